@@ -1,0 +1,329 @@
+// The client stream state machine (RFC 6120 §4-§7), the same above every transport:
+// connected -> (TLS) -> authenticated -> bound -> closed. It owns stream errors and closing.
+import { randomBytes } from 'node:crypto';
+import type { SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { Element, openTag, serialize, xml, type Attrs } from '../xml/element.ts';
+import { NS } from '../xml/ns.ts';
+import { Jid } from '../xmpp/jid.ts';
+import { StreamError, SaslFailure } from '../core/errors.ts';
+import type { Host, ServerServices } from '../core/host.ts';
+import type { C2sSession, SessionKey } from '../core/session.ts';
+import type { StarttlsPolicy } from '../config/schema.ts';
+import type { z } from 'zod';
+import { isStanza } from '../xmpp/stanza.ts';
+import type { Transport } from './transports/transport.ts';
+import { SaslNegotiation } from './sasl-negotiation.ts';
+import { bindResource } from './bind.ts';
+
+export type C2sOptions = {
+  starttls: z.infer<typeof StarttlsPolicy>;
+  secureContext: SecureContext;
+};
+
+const STREAM_NS_DECL = `xmlns:stream='${NS.STREAM}'`;
+
+export class ClientSession implements C2sSession {
+  readonly id = randomBytes(9).toString('base64url');
+  readonly startedAt = Date.now();
+  host: Host | undefined;
+  jid: Jid | undefined;
+  available = false;
+  priority = 0;
+  presence: Element | undefined;
+  rosterRequested = false;
+  /** Authenticated localpart, between SASL success and bind. */
+  user: string | undefined;
+
+  private readonly conn: Transport;
+  private readonly server: ServerServices;
+  private readonly options: C2sOptions;
+  private readonly log: Logger;
+  private readonly logXml: boolean;
+  private headerSent = false;
+  private closed = false;
+  private sasl: SaslNegotiation | undefined;
+  private negotiationTimer: NodeJS.Timeout | undefined;
+  private readonly state = new Map<string, unknown>();
+  /** Stanzas are processed one at a time, in order (RFC 6120 §10.1). */
+  private readonly inbox: Element[] = [];
+  private draining = false;
+
+  constructor(transport: Transport, server: ServerServices, options: C2sOptions) {
+    this.conn = transport;
+    this.server = server;
+    this.options = options;
+    this.log = server.log.child({ conn: this.id });
+    this.logXml = server.config.log.xml;
+    transport.setHandler({
+      streamStart: (name, ns, attrs, contentNs) => this.onStreamStart(name, ns, attrs, contentNs),
+      element: (el) => this.onElement(el),
+      streamEnd: () => this.onStreamEnd(),
+      error: (err) => this.streamError(err),
+      closed: () => this.onClosed(),
+    });
+    this.negotiationTimer = setTimeout(() => {
+      if (!this.jid) this.streamError(new StreamError('connection-timeout', 'Negotiation took too long'));
+    }, server.config.limits.negotiation_timeout * 1000);
+    this.negotiationTimer.unref();
+    this.log.debug({ transport: transport.kind, ip: transport.remoteAddress }, 'connection opened');
+  }
+
+  get transport(): string {
+    return this.conn.kind;
+  }
+  get secure(): boolean {
+    return this.conn.secure;
+  }
+  get remoteAddress(): string {
+    return this.conn.remoteAddress;
+  }
+  get authenticated(): boolean {
+    return this.user !== undefined;
+  }
+
+  get<T>(key: SessionKey<T>): T | undefined {
+    return this.state.get(key.name) as T | undefined;
+  }
+  set<T>(key: SessionKey<T>, value: T | undefined): void {
+    if (value === undefined) this.state.delete(key.name);
+    else this.state.set(key.name, value);
+  }
+
+  /** Delivers a stanza; modules may suppress it through c2s/outgoing. */
+  send(stanza: Element): void {
+    if (this.closed) return;
+    const host = this.host;
+    if (host && host.bus.has('c2s/outgoing')) {
+      void host.bus.run('c2s/outgoing', { host, session: this, stanza }).then((suppressed) => {
+        if (!suppressed) this.write(serialize(stanza));
+      }, (err) => this.log.error({ err }, 'c2s/outgoing failed'));
+      return;
+    }
+    this.write(serialize(stanza));
+  }
+
+  /** Writes a nonza or a stanza that needs no hooks. */
+  sendRaw(el: Element): void {
+    this.write(serialize(el));
+  }
+
+  private write(data: string): void {
+    if (this.closed) return;
+    if (this.logXml) this.log.info({ dir: 'out', xml: data }, 'xml');
+    this.conn.send(data);
+  }
+
+  close(error?: StreamError): void {
+    if (this.closed) return;
+    if (error) this.log.info({ condition: error.condition, text: error.text }, 'stream error');
+    if (!this.headerSent) this.sendHeader(undefined);
+    if (error) this.write(serialize(error.toElement()));
+    this.write('</stream:stream>');
+    this.closed = true;
+    this.conn.close();
+    void this.cleanup(error ? `stream error: ${error.condition}` : 'closed by server');
+  }
+
+  private streamError(err: StreamError): void {
+    this.close(err);
+  }
+
+  private sendHeader(clientFrom: string | undefined): void {
+    const from = this.host ? ` from='${this.host.name}'` : '';
+    const to = clientFrom !== undefined ? ` to='${escapeQuote(clientFrom)}'` : '';
+    this.write(`<?xml version='1.0'?><stream:stream xmlns='${NS.CLIENT}' ${STREAM_NS_DECL} id='${randomBytes(9).toString('base64url')}'${from}${to} version='1.0' xml:lang='en'>`);
+    this.headerSent = true;
+  }
+
+  private onStreamStart(name: string, ns: string, attrs: Attrs, contentNs: string): void {
+    if (this.logXml) this.log.info({ dir: 'in', xml: openTag(new Element(name, attrs)) }, 'xml');
+    const toAttr = attrs.to;
+    const domain = toAttr === undefined ? undefined : Jid.tryParse(toAttr);
+    const host = domain && domain.local === '' && domain.resource === '' ? this.server.hosts.get(domain.domain) : undefined;
+    if (host && (!this.host || this.host === host)) this.host = host;
+    const clientFrom = attrs.from !== undefined && Jid.tryParse(attrs.from) ? attrs.from : undefined;
+    this.sendHeader(clientFrom);
+    if (name !== 'stream' || ns !== NS.STREAM) return this.streamError(new StreamError('invalid-namespace', 'Expected a stream in the streams namespace'));
+    if (contentNs !== NS.CLIENT) return this.streamError(new StreamError('invalid-namespace', 'Content namespace must be jabber:client'));
+    if (!host || host !== this.host) return this.streamError(new StreamError('host-unknown', 'This server does not serve that domain'));
+    const version = attrs.version;
+    if (version === undefined || !/^1\.\d+$/.test(version)) return this.streamError(new StreamError('unsupported-version', 'XMPP 1.0 streams only'));
+    void this.sendFeatures().catch((err) => {
+      this.log.error({ err }, 'could not build stream features');
+      this.streamError(new StreamError('internal-server-error'));
+    });
+  }
+
+  private mustStartTls(): boolean {
+    return !this.conn.secure && this.options.starttls === 'required';
+  }
+
+  private async sendFeatures(): Promise<void> {
+    const host = this.host as Host;
+    const features = xml('stream:features');
+    if (!this.conn.secure && this.options.starttls !== 'off' && this.conn.canStartTls) {
+      features.append(xml('starttls', { xmlns: NS.TLS }, this.options.starttls === 'required' ? xml('required') : undefined));
+    }
+    if (!this.mustStartTls()) {
+      if (!this.authenticated) {
+        const mechs = SaslNegotiation.offered(this.server.config.auth.mechanisms, this.conn);
+        features.append(xml('mechanisms', { xmlns: NS.SASL }, mechs.map((m) => xml('mechanism', null, m))));
+        features.append(...(await host.bus.fold('c2s/features-preauth', { host, session: this }, [])));
+      } else if (!this.jid) {
+        features.append(xml('bind', { xmlns: NS.BIND }));
+        features.append(xml('session', { xmlns: NS.SESSION }, xml('optional')));
+        features.append(...(await host.bus.fold('c2s/features', { host, session: this }, [])));
+      }
+    }
+    this.sendRaw(features);
+  }
+
+  private onElement(el: Element): void {
+    if (this.closed) return;
+    if (this.logXml) this.log.info({ dir: 'in', xml: redact(el) }, 'xml');
+    this.inbox.push(el);
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.inbox.length > 0 && !this.closed) {
+        const el = this.inbox.shift() as Element;
+        try {
+          await this.handle(el);
+        } catch (err) {
+          if (err instanceof StreamError) this.streamError(err);
+          else {
+            this.log.error({ err, element: el.name }, 'unexpected error handling an element');
+            this.streamError(new StreamError('internal-server-error'));
+          }
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async handle(el: Element): Promise<void> {
+    const ns = el.attrs.xmlns;
+    if (el.name === 'starttls' && ns === NS.TLS) return this.onStartTls();
+    if (ns === NS.SASL) return this.onSasl(el);
+    if (isStanza(el)) {
+      if (!this.authenticated) throw new StreamError('not-authorized', 'Authenticate first');
+      if (!this.jid) return this.beforeBind(el);
+      return this.server.router.fromClient(this, el);
+    }
+    if (this.mustStartTls() || !this.authenticated) throw new StreamError('not-authorized', 'Authenticate first');
+    const host = this.host as Host;
+    if (await host.bus.run('c2s/nonza', { host, session: this, element: el })) return;
+    throw new StreamError('unsupported-stanza-type', `Unsupported element ${el.name}`);
+  }
+
+  private onStartTls(): void {
+    if (this.conn.secure || this.options.starttls === 'off' || !this.conn.canStartTls || this.authenticated) {
+      this.sendRaw(xml('failure', { xmlns: NS.TLS }));
+      this.close();
+      return;
+    }
+    this.sendRaw(xml('proceed', { xmlns: NS.TLS }));
+    this.conn.startTls(this.options.secureContext, (err) => {
+      if (err) {
+        this.log.info({ err: err.message }, 'TLS handshake failed');
+        this.closed = true;
+        this.conn.close();
+        void this.cleanup('tls handshake failed');
+      } else {
+        this.headerSent = false;
+        this.log.debug('TLS established');
+      }
+    });
+  }
+
+  private async onSasl(el: Element): Promise<void> {
+    const host = this.host as Host;
+    if (this.authenticated) throw new StreamError('policy-violation', 'Already authenticated');
+    if (this.mustStartTls()) {
+      this.sendRaw(new SaslFailure('encryption-required', 'Start TLS first').toElement());
+      return;
+    }
+    this.sasl ??= new SaslNegotiation(this, host, this.conn, this.server);
+    const outcome = await this.sasl.handle(el);
+    if (outcome.reply) this.sendRaw(outcome.reply);
+    if (outcome.tooManyFailures) throw new StreamError('policy-violation', 'Too many failed authentication attempts');
+    if (outcome.username !== undefined) {
+      this.user = outcome.username;
+      this.sasl = undefined;
+      this.log.info({ user: `${outcome.username}@${host.name}`, mechanism: outcome.mechanism }, 'authenticated');
+      const l = this.server.config.limits;
+      this.conn.setLimits({ maxStanzaBytes: l.stanza_size, maxDepth: l.max_depth, maxAttrs: l.max_attrs });
+      this.headerSent = false;
+      this.conn.restart();
+    }
+  }
+
+  private async beforeBind(el: Element): Promise<void> {
+    const payload = el.firstElement();
+    if (el.name === 'iq' && el.attrs.type === 'set' && payload?.is('bind', NS.BIND)) {
+      const host = this.host as Host;
+      const result = bindResource(this.user as string, host.name, el, payload);
+      if (result.ok) {
+        this.jid = result.jid;
+        this.server.sessions.add(this, result.jid);
+        if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
+        this.negotiationTimer = undefined;
+        this.log.info({ jid: result.jid.toString() }, 'resource bound');
+      }
+      this.sendRaw(result.reply);
+      if (result.ok) await host.bus.run('session/bound', { host, session: this });
+      return;
+    }
+    throw new StreamError('not-authorized', 'Bind a resource first');
+  }
+
+  private onStreamEnd(): void {
+    if (this.closed) return;
+    this.log.debug('client closed the stream');
+    this.close();
+  }
+
+  private onClosed(): void {
+    if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
+    this.negotiationTimer = undefined;
+    if (!this.closed) {
+      this.closed = true;
+      void this.cleanup('connection lost');
+    }
+  }
+
+  private cleaned = false;
+  private async cleanup(reason: string): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
+    const host = this.host;
+    if (!host || !this.jid) return;
+    try {
+      this.server.sessions.remove(this);
+      // The presence module broadcasts unavailable (and fires user/unavailable) for a session that was available.
+      await host.bus.run('session/closed', { host, session: this, reason });
+      this.available = false;
+    } catch (err) {
+      this.log.error({ err }, 'session cleanup failed');
+    } finally {
+      this.server.sessions.remove(this);
+      this.log.info({ jid: this.jid.toString(), reason }, 'session closed');
+    }
+  }
+}
+
+function escapeQuote(s: string): string {
+  return s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** SASL payloads carry credentials: never log them. */
+function redact(el: Element): string {
+  if (el.attrs.xmlns === NS.SASL && el.children.length > 0) return serialize(new Element(el.name, el.attrs, ['[redacted]']));
+  return serialize(el);
+}

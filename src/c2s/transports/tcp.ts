@@ -1,0 +1,120 @@
+// Plain TCP (with STARTTLS) and direct TLS (XEP-0368): bytes in, elements out through the streaming parser.
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { StreamParser, type ParserLimits } from '../../xml/parser.ts';
+import type { Transport, TransportHandler } from './transport.ts';
+
+export class TcpTransport implements Transport {
+  readonly kind: string;
+  readonly remoteAddress: string;
+  private socket: Socket;
+  private handler: TransportHandler | undefined;
+  private readonly parser: StreamParser;
+  private upgrading = false;
+  private closing = false;
+  private corked = false;
+  private closedNotified = false;
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.upgrading) this.parser.write(chunk);
+  };
+
+  constructor(socket: Socket, limits: ParserLimits) {
+    this.socket = socket;
+    this.kind = socket instanceof TLSSocket ? 'tls' : 'tcp';
+    this.remoteAddress = socket.remoteAddress ?? '';
+    socket.setNoDelay(true);
+    this.parser = new StreamParser({
+      streamStart: (name, ns, attrs, contentNs) => { if (!this.upgrading) this.handler?.streamStart(name, ns, attrs, contentNs); },
+      stanza: (el) => { if (!this.upgrading) this.handler?.element(el); },
+      streamEnd: () => { if (!this.upgrading) this.handler?.streamEnd(); },
+      error: (err) => { if (!this.upgrading) this.handler?.error(err); },
+    }, limits);
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onData);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.notifyClosed());
+  }
+
+  private notifyClosed(): void {
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    this.handler?.closed();
+  }
+
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+
+  get canStartTls(): boolean {
+    return !this.secure && !this.upgrading;
+  }
+
+  setHandler(handler: TransportHandler): void {
+    this.handler = handler;
+  }
+
+  send(data: string): void {
+    if (this.socket.destroyed || this.closing) return;
+    // Writes made in one tick leave in one packet.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(data);
+  }
+
+  startTls(context: SecureContext, done: (err?: Error) => void): void {
+    const raw = this.socket;
+    // Anything the client sent after <starttls/> in clear text is discarded (RFC 6120 §5.4.3.3).
+    this.upgrading = true;
+    raw.removeListener('data', this.onData);
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    if (this.corked) {
+      this.corked = false;
+      raw.uncork();
+    }
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
+    this.socket = secure;
+    secure.once('secure', () => {
+      this.upgrading = false;
+      this.parser.reset();
+      done();
+    });
+    secure.on('error', (err) => {
+      if (this.upgrading) done(err);
+      secure.destroy();
+    });
+    secure.on('data', this.onData);
+    secure.on('close', () => this.notifyClosed());
+  }
+
+  channelBinding(): Buffer | undefined {
+    const s = this.socket;
+    if (!(s instanceof TLSSocket) || s.getProtocol() !== 'TLSv1.3') return undefined;
+    return s.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+  }
+
+  restart(): void {
+    this.parser.reset();
+  }
+
+  setLimits(limits: ParserLimits): void {
+    this.parser.setLimits(limits);
+  }
+
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.end();
+    // A peer that never closes its side must not hold the socket forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+}

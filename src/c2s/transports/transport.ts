@@ -1,0 +1,34 @@
+// What the stream state machine needs from a transport: elements in, serialized XML out. No XMPP policy here.
+import type { Attrs, Element } from '../../xml/element.ts';
+import type { StreamError } from '../../core/errors.ts';
+import type { ParserLimits } from '../../xml/parser.ts';
+import type { SecureContext } from 'node:tls';
+
+export interface TransportHandler {
+  streamStart(name: string, ns: string, attrs: Attrs, contentNs: string): void;
+  element(el: Element): void;
+  streamEnd(): void;
+  /** Malformed or over-limit input: the session answers with the stream error and closes. */
+  error(err: StreamError): void;
+  /** The connection is gone. */
+  closed(): void;
+}
+
+export interface Transport {
+  readonly kind: string;
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  /** Whether STARTTLS can be negotiated on this transport now. */
+  readonly canStartTls: boolean;
+  setHandler(handler: TransportHandler): void;
+  send(data: string): void;
+  /** Starts TLS in place after <proceed/> was sent; input until the handshake ends is discarded. */
+  startTls(context: SecureContext, done: (err?: Error) => void): void;
+  /** tls-exporter channel-binding data (RFC 9266), only on TLS 1.3. */
+  channelBinding(): Buffer | undefined;
+  /** A new stream starts on the same connection (after TLS or SASL). */
+  restart(): void;
+  setLimits(limits: ParserLimits): void;
+  /** Flushes what was sent, then closes. */
+  close(): void;
+}

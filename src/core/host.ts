@@ -1,0 +1,52 @@
+// A virtual host: its hook bus, IQ table, disco features and the modules loaded on it.
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { Jid } from '../xmpp/jid.ts';
+import { HookBus } from './hooks.ts';
+import { IqTable } from './iq.ts';
+import type { Router } from './router.ts';
+import type { SessionManager } from './session-manager.ts';
+import type { Storage } from '../storage/types.ts';
+
+/** What every host shares with the rest of the server. */
+export type ServerServices = {
+  readonly config: Config;
+  readonly storage: Storage;
+  readonly sessions: SessionManager;
+  readonly router: Router;
+  readonly log: Logger;
+  readonly hosts: Map<string, Host>;
+  readonly startedAt: number;
+};
+
+export type Identity = { category: string; type: string; name?: string };
+
+export class Host {
+  readonly name: string;
+  readonly jid: Jid;
+  readonly bus: HookBus;
+  readonly iq = new IqTable();
+  /** disco#info features of the host (and of accounts, for features they have on the server). */
+  readonly features = new Set<string>();
+  readonly accountFeatures = new Set<string>();
+  readonly identities: Identity[] = [{ category: 'server', type: 'im', name: 'Parley' }];
+  readonly server: ServerServices;
+  readonly log: Logger;
+  readonly admins: Set<string>;
+
+  constructor(name: string, server: ServerServices) {
+    this.name = name;
+    this.jid = Jid.parse(name);
+    this.server = server;
+    this.log = server.log.child({ host: name });
+    this.admins = new Set(server.config.admins.map((a) => Jid.parse(a).bareString));
+    this.bus = new HookBus((hook, owner, err) => {
+      if ((err as Error)?.name === 'StanzaError') return;
+      this.log.error({ err, hook, module: owner }, 'hook handler failed');
+    });
+  }
+
+  isAdmin(jid: Jid): boolean {
+    return this.admins.has(jid.bareString);
+  }
+}

@@ -1,0 +1,7 @@
+// The modules that ship with Parley. The core never imports these; the server is handed this list.
+import type { ModuleDefinition } from '../core/module.ts';
+import disco from './disco.ts';
+import ping from './ping.ts';
+import roster from './roster/index.ts';
+
+export const builtinModules: ModuleDefinition[] = [disco, ping, roster] as ModuleDefinition[];

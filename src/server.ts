@@ -1,0 +1,134 @@
+// Wires hosts, storage, listeners and modules into one running server.
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createSecureContext, createServer as createTlsServer, type SecureContext } from 'node:tls';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Config } from './config/schema.ts';
+import { StreamError } from './core/errors.ts';
+import { Host, type ServerServices } from './core/host.ts';
+import { registerDeliveryRules } from './core/delivery.ts';
+import type { ModuleDefinition } from './core/module.ts';
+import { ModuleManager } from './core/module-manager.ts';
+import { Router } from './core/router.ts';
+import { SessionManager } from './core/session-manager.ts';
+import { ClientSession } from './c2s/session.ts';
+import { TcpTransport } from './c2s/transports/tcp.ts';
+import { NS } from './xml/ns.ts';
+import { openStorage } from './storage/open.ts';
+import type { Storage } from './storage/types.ts';
+import { loadOrCreateCertificate, type CertificatePair } from './tls/certificates.ts';
+import { Accounts } from './accounts.ts';
+import { AdminChannel } from './admin/admin-channel.ts';
+
+export type ServerOptions = {
+  logger?: Logger;
+  modules: ModuleDefinition[];
+  /** Open the local admin channel (the CLI's way in); tests may leave it off. */
+  adminChannel?: boolean;
+};
+
+export class ParleyServer implements ServerServices {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly storage: Storage;
+  readonly sessions = new SessionManager();
+  readonly hosts = new Map<string, Host>();
+  readonly router: Router;
+  readonly startedAt = Date.now();
+  readonly accounts: Accounts;
+  readonly modules: ModuleManager;
+  certificate: CertificatePair | undefined;
+  private secureContext: SecureContext | undefined;
+  private readonly listeners: NetServer[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly options: ServerOptions;
+  private admin: AdminChannel | undefined;
+  /** Bound addresses, known once started. */
+  readonly addresses: { c2s?: AddressInfo; c2sDirectTls?: AddressInfo } = {};
+
+  constructor(config: Config, options: ServerOptions) {
+    this.config = config;
+    this.options = options;
+    this.log = options.logger ?? pino({ level: config.log.level });
+    this.storage = openStorage(config);
+    this.router = new Router(this.hosts, this.log);
+    this.accounts = new Accounts(this.storage, config.hosts, config.auth.scram_iterations);
+    this.modules = new ModuleManager(options.modules);
+  }
+
+  /** Validates module options for every host, loads certificates and modules, then opens the ports. */
+  async start(): Promise<void> {
+    const plans = this.config.hosts.map((name) => ({
+      name,
+      plan: this.modules.plan(name, this.config.modules, this.config.host_config[name]?.modules),
+    }));
+    this.certificate = await loadOrCreateCertificate({
+      cert: this.config.tls.cert, key: this.config.tls.key, dataDir: this.config.data_dir, hosts: this.config.hosts,
+    });
+    const tlsOptions = { cert: this.certificate.cert, key: this.certificate.key, minVersion: 'TLSv1.2' as const };
+    this.secureContext = createSecureContext(tlsOptions);
+    this.log.info(
+      { fingerprint256: this.certificate.fingerprint256, path: this.certificate.path, generated: this.certificate.generated },
+      this.certificate.generated ? 'generated a self-signed certificate' : 'certificate loaded',
+    );
+    for (const { name, plan } of plans) {
+      const host = new Host(name, this);
+      this.hosts.set(name.toLowerCase(), host);
+      registerDeliveryRules(host);
+      // Legacy session establishment (RFC 3921 §3) is a no-op kept for old clients.
+      host.iq.register('set', NS.SESSION, 'session', () => undefined, ['account', 'host'], 'core');
+      await this.modules.load(host, plan);
+      this.log.info({ host: name, modules: this.modules.loadedOn(host) }, 'host ready');
+    }
+    const { c2s, c2s_direct_tls } = this.config.listen;
+    if (c2s.enabled) this.addresses.c2s = await this.listen(createNetServer(), c2s.bind, c2s.port, 'c2s');
+    if (c2s_direct_tls.enabled) {
+      const server = createTlsServer({ ...tlsOptions, ALPNProtocols: ['xmpp-client'] });
+      this.addresses.c2sDirectTls = await this.listen(server, c2s_direct_tls.bind, c2s_direct_tls.port, 'c2s_direct_tls', 'secureConnection');
+    }
+    if (this.options.adminChannel !== false) {
+      this.admin = new AdminChannel(this, this.config.admin_socket ?? join(this.config.data_dir, 'parley.sock'));
+      await this.admin.start();
+    }
+  }
+
+  private listen(server: NetServer, bind: string, port: number, name: string, event = 'connection'): Promise<AddressInfo> {
+    server.on(event, (socket: Socket) => this.accept(socket));
+    // A TLS handshake failure on direct TLS is the peer's problem, not ours.
+    server.on('tlsClientError', (err: Error) => this.log.debug({ err: err.message }, 'TLS client error'));
+    server.on('error', (err) => this.log.error({ err, listener: name }, 'listener error'));
+    this.listeners.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: bind, port, backlog: 511 }, () => {
+        server.off('error', reject);
+        const addr = server.address() as AddressInfo;
+        this.log.info({ listener: name, address: addr.address, port: addr.port }, 'listening');
+        resolve(addr);
+      });
+    });
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const l = this.config.limits;
+    const transport = new TcpTransport(socket, { maxStanzaBytes: l.stanza_size_preauth, maxDepth: l.max_depth, maxAttrs: l.max_attrs });
+    new ClientSession(transport, this, {
+      starttls: this.config.listen.c2s.starttls,
+      secureContext: this.secureContext as SecureContext,
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const l of this.listeners) l.close();
+    await this.admin?.stop();
+    for (const s of [...this.sessions.sessions()]) s.close(new StreamError('system-shutdown'));
+    // Give clients a moment to read the closing stream, then cut what is left.
+    await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.sockets) s.destroy();
+    await this.modules.unloadAll();
+    this.storage.close();
+    this.log.info('stopped');
+  }
+}
