@@ -12,7 +12,7 @@ import type { C2sSession, SessionKey } from '../core/session.ts';
 import type { StarttlsPolicy } from '../config/schema.ts';
 import type { z } from 'zod';
 import { isStanza } from '../xmpp/stanza.ts';
-import type { Transport } from './transports/transport.ts';
+import type { Transport, TransportHandler } from './transports/transport.ts';
 import { SaslNegotiation } from './sasl-negotiation.ts';
 import { bindResource } from './bind.ts';
 
@@ -23,7 +23,7 @@ export type C2sOptions = {
 
 const STREAM_NS_DECL = `xmlns:stream='${NS.STREAM}'`;
 
-export class ClientSession implements C2sSession {
+export class ClientSession implements C2sSession, TransportHandler {
   readonly id = randomBytes(9).toString('base64url');
   readonly startedAt = Date.now();
   host: Host | undefined;
@@ -38,30 +38,24 @@ export class ClientSession implements C2sSession {
   private readonly conn: Transport;
   private readonly server: ServerServices;
   private readonly options: C2sOptions;
-  private readonly log: Logger;
   private readonly logXml: boolean;
   private headerSent = false;
-  private closed = false;
+  private ended = false;
   private sasl: SaslNegotiation | undefined;
   private negotiationTimer: NodeJS.Timeout | undefined;
-  private readonly state = new Map<string, unknown>();
+  private state: Map<string, unknown> | undefined;
   /** Stanzas are processed one at a time, in order (RFC 6120 §10.1). */
   private readonly inbox: Element[] = [];
   private draining = false;
+  private cleaned = false;
 
   constructor(transport: Transport, server: ServerServices, options: C2sOptions) {
     this.conn = transport;
     this.server = server;
     this.options = options;
-    this.log = server.log.child({ conn: this.id });
     this.logXml = server.config.log.xml;
-    transport.setHandler({
-      streamStart: (name, ns, attrs, contentNs) => this.onStreamStart(name, ns, attrs, contentNs),
-      element: (el) => this.onElement(el),
-      streamEnd: () => this.onStreamEnd(),
-      error: (err) => this.streamError(err),
-      closed: () => this.onClosed(),
-    });
+    // The session is the transport's handler itself: no closures per connection.
+    transport.setHandler(this);
     this.negotiationTimer = setTimeout(() => {
       if (!this.jid) this.streamError(new StreamError('connection-timeout', 'Negotiation took too long'));
     }, server.config.limits.negotiation_timeout * 1000);
@@ -82,17 +76,22 @@ export class ClientSession implements C2sSession {
     return this.user !== undefined;
   }
 
+  /** A child logger made on demand: idle sessions keep none. */
+  private get log(): Logger {
+    return this.server.log.child({ conn: this.id });
+  }
+
   get<T>(key: SessionKey<T>): T | undefined {
-    return this.state.get(key.name) as T | undefined;
+    return this.state?.get(key.name) as T | undefined;
   }
   set<T>(key: SessionKey<T>, value: T | undefined): void {
-    if (value === undefined) this.state.delete(key.name);
-    else this.state.set(key.name, value);
+    if (value === undefined) this.state?.delete(key.name);
+    else (this.state ??= new Map()).set(key.name, value);
   }
 
   /** Delivers a stanza; modules may suppress it through c2s/outgoing. */
   send(stanza: Element): void {
-    if (this.closed) return;
+    if (this.ended) return;
     const host = this.host;
     if (host && host.bus.has('c2s/outgoing')) {
       void host.bus.run('c2s/outgoing', { host, session: this, stanza }).then((suppressed) => {
@@ -109,20 +108,25 @@ export class ClientSession implements C2sSession {
   }
 
   private write(data: string): void {
-    if (this.closed) return;
+    if (this.ended) return;
     if (this.logXml) this.log.info({ dir: 'out', xml: data }, 'xml');
     this.conn.send(data);
   }
 
   close(error?: StreamError): void {
-    if (this.closed) return;
+    if (this.ended) return;
     if (error) this.log.info({ condition: error.condition, text: error.text }, 'stream error');
     if (!this.headerSent) this.sendHeader(undefined);
     if (error) this.write(serialize(error.toElement()));
     this.write('</stream:stream>');
-    this.closed = true;
+    this.ended = true;
     this.conn.close();
     void this.cleanup(error ? `stream error: ${error.condition}` : 'closed by server');
+  }
+
+  /** Malformed or over-limit input from the transport. */
+  error(err: StreamError): void {
+    this.close(err);
   }
 
   private streamError(err: StreamError): void {
@@ -136,7 +140,7 @@ export class ClientSession implements C2sSession {
     this.headerSent = true;
   }
 
-  private onStreamStart(name: string, ns: string, attrs: Attrs, contentNs: string): void {
+  streamStart(name: string, ns: string, attrs: Attrs, contentNs: string): void {
     if (this.logXml) this.log.info({ dir: 'in', xml: openTag(new Element(name, attrs)) }, 'xml');
     const toAttr = attrs.to;
     const domain = toAttr === undefined ? undefined : Jid.tryParse(toAttr);
@@ -179,8 +183,8 @@ export class ClientSession implements C2sSession {
     this.sendRaw(features);
   }
 
-  private onElement(el: Element): void {
-    if (this.closed) return;
+  element(el: Element): void {
+    if (this.ended) return;
     if (this.logXml) this.log.info({ dir: 'in', xml: redact(el) }, 'xml');
     this.inbox.push(el);
     if (!this.draining) void this.drain();
@@ -189,7 +193,7 @@ export class ClientSession implements C2sSession {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      while (this.inbox.length > 0 && !this.closed) {
+      while (this.inbox.length > 0 && !this.ended) {
         const el = this.inbox.shift() as Element;
         try {
           await this.handle(el);
@@ -231,7 +235,7 @@ export class ClientSession implements C2sSession {
     this.conn.startTls(this.options.secureContext, (err) => {
       if (err) {
         this.log.info({ err: err.message }, 'TLS handshake failed');
-        this.closed = true;
+        this.ended = true;
         this.conn.close();
         void this.cleanup('tls handshake failed');
       } else {
@@ -282,22 +286,21 @@ export class ClientSession implements C2sSession {
     throw new StreamError('not-authorized', 'Bind a resource first');
   }
 
-  private onStreamEnd(): void {
-    if (this.closed) return;
+  streamEnd(): void {
+    if (this.ended) return;
     this.log.debug('client closed the stream');
     this.close();
   }
 
-  private onClosed(): void {
+  closed(): void {
     if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
     this.negotiationTimer = undefined;
-    if (!this.closed) {
-      this.closed = true;
+    if (!this.ended) {
+      this.ended = true;
       void this.cleanup('connection lost');
     }
   }
 
-  private cleaned = false;
   private async cleanup(reason: string): Promise<void> {
     if (this.cleaned) return;
     this.cleaned = true;

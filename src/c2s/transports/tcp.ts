@@ -1,10 +1,12 @@
 // Plain TCP (with STARTTLS) and direct TLS (XEP-0368): bytes in, elements out through the streaming parser.
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { StreamParser, type ParserLimits } from '../../xml/parser.ts';
+import { StreamParser, type ParserLimits, type StreamParserHandler } from '../../xml/parser.ts';
+import type { Attrs, Element } from '../../xml/element.ts';
+import type { StreamError } from '../../core/errors.ts';
 import type { Transport, TransportHandler } from './transport.ts';
 
-export class TcpTransport implements Transport {
+export class TcpTransport implements Transport, StreamParserHandler {
   readonly kind: string;
   readonly remoteAddress: string;
   private socket: Socket;
@@ -23,13 +25,22 @@ export class TcpTransport implements Transport {
     this.kind = socket instanceof TLSSocket ? 'tls' : 'tcp';
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
-    this.parser = new StreamParser({
-      streamStart: (name, ns, attrs, contentNs) => { if (!this.upgrading) this.handler?.streamStart(name, ns, attrs, contentNs); },
-      stanza: (el) => { if (!this.upgrading) this.handler?.element(el); },
-      streamEnd: () => { if (!this.upgrading) this.handler?.streamEnd(); },
-      error: (err) => { if (!this.upgrading) this.handler?.error(err); },
-    }, limits);
+    this.parser = new StreamParser(this, limits);
     this.attach(socket);
+  }
+
+  // Parser events; while TLS is being set up, whatever was sent in clear text after <starttls/> is dropped.
+  streamStart(name: string, ns: string, attrs: Attrs, contentNs: string): void {
+    if (!this.upgrading) this.handler?.streamStart(name, ns, attrs, contentNs);
+  }
+  stanza(el: Element): void {
+    if (!this.upgrading) this.handler?.element(el);
+  }
+  streamEnd(): void {
+    if (!this.upgrading) this.handler?.streamEnd();
+  }
+  error(err: StreamError): void {
+    if (!this.upgrading) this.handler?.error(err);
   }
 
   private attach(socket: Socket): void {

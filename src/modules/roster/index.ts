@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { defineModule } from '../../core/module.ts';
 import { PRIORITY } from '../../core/hooks.ts';
+import type { StanzaEvent } from '../../core/hook-map.ts';
 import { xml } from '../../xml/element.ts';
 import { NS } from '../../xml/ns.ts';
 import { parseElement } from '../../xml/parse.ts';
@@ -19,7 +20,7 @@ export default defineModule({
     versioning: z.boolean().default(true).describe('roster versioning (XEP-0237)'),
   }),
   setup(ctx) {
-    const { host, router, sessions } = ctx;
+    const { host, router } = ctx;
     const roster = new RosterService(host, ctx.options.versioning);
     const presence = new PresenceBroadcaster(host, roster);
     const subscriptions = new Subscriptions(host, roster, presence);
@@ -57,7 +58,7 @@ export default defineModule({
     });
 
     // What arrives for a local user.
-    const inbound = async (e: Parameters<Parameters<typeof ctx.hook<'presence/bare'>>[1]>[0]): Promise<boolean> => {
+    const inbound = async (e: StanzaEvent): Promise<boolean> => {
       const type = e.stanza.attrs.type;
       if (isSubscriptionType(type)) {
         await subscriptions.inbound({ ...e, to: e.to.bare }, type);
@@ -77,7 +78,5 @@ export default defineModule({
       await presence.goUnavailable(session);
       await host.bus.run('user/unavailable', { host, session });
     });
-
-    void sessions;
   },
 });
