@@ -18,6 +18,9 @@ import { openStorage } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
 import { loadOrCreateCertificate, type CertificatePair } from './tls/certificates.ts';
 import { Accounts } from './accounts.ts';
+import { createHostAuth } from './auth/create.ts';
+import { AccessControl } from './auth/access.ts';
+import type { HostAuth } from './auth/host-auth.ts';
 import { AdminChannel } from './admin/admin-channel.ts';
 
 export type ServerOptions = {
@@ -35,7 +38,10 @@ export class ParleyServer implements ServerServices {
   readonly hosts = new Map<string, Host>();
   readonly router: Router;
   readonly startedAt = Date.now();
-  readonly accounts: Accounts;
+  readonly access: AccessControl;
+  /** Account operations; available once started. */
+  accounts: Accounts;
+  private readonly hostAuth = new Map<string, HostAuth>();
   readonly modules: ModuleManager;
   certificate: CertificatePair | undefined;
   private secureContext: SecureContext | undefined;
@@ -51,8 +57,9 @@ export class ParleyServer implements ServerServices {
     this.options = options;
     this.log = options.logger ?? pino({ level: config.log.level });
     this.storage = openStorage(config);
+    this.access = new AccessControl(config);
     this.router = new Router(this.hosts, this.log);
-    this.accounts = new Accounts(this.storage, config.hosts, config.auth.scram_iterations);
+    this.accounts = new Accounts(this.hostAuth);
     this.modules = new ModuleManager(options.modules);
   }
 
@@ -71,8 +78,9 @@ export class ParleyServer implements ServerServices {
       { fingerprint256: this.certificate.fingerprint256, path: this.certificate.path, generated: this.certificate.generated },
       this.certificate.generated ? 'generated a self-signed certificate' : 'certificate loaded',
     );
+    for (const { name } of plans) this.hostAuth.set(name.toLowerCase(), await createHostAuth(this.config, name, this.storage, this.log));
     for (const { name, plan } of plans) {
-      const host = new Host(name, this);
+      const host = new Host(name, this, this.hostAuth.get(name.toLowerCase()) as HostAuth);
       this.hosts.set(name.toLowerCase(), host);
       registerDeliveryRules(host);
       // Legacy session establishment (RFC 3921 §3) is a no-op kept for old clients.
@@ -128,6 +136,7 @@ export class ParleyServer implements ServerServices {
     await new Promise((r) => setTimeout(r, 50));
     for (const s of this.sockets) s.destroy();
     await this.modules.unloadAll();
+    for (const auth of this.hostAuth.values()) await auth.close();
     this.storage.close();
     this.log.info('stopped');
   }

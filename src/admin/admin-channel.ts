@@ -6,6 +6,9 @@ import { StreamError } from '../core/errors.ts';
 import { Jid } from '../xmpp/jid.ts';
 import type { ParleyServer } from '../server.ts';
 import { AccountError } from '../accounts.ts';
+import type { Config } from '../config/schema.ts';
+import { OUTBOX_STATES, type OutboxJob, type OutboxState, type OutboxStore } from '../storage/types.ts';
+import { activeOutboxKinds, outboxKind, wakeOutbox } from '../outbox/sender.ts';
 
 export type AdminRequest = { cmd: string; args?: string[] };
 export type AdminResponse = { ok: true; result: unknown } | { ok: false; error: string; code?: string };
@@ -116,8 +119,94 @@ export class AdminChannel {
       }
       case 'users':
         return await s.accounts.list(arg(0));
+      case 'outbox': {
+        const known = [...new Set([...activeOutboxKinds(), ...configuredOutboxKinds(s.config)])];
+        return await runOutboxCommand(s.storage.outbox, parseOutboxArgs(args), known, wakeOutbox);
+      }
       default:
         throw new Error(`unknown command ${cmd}`);
+    }
+  }
+}
+
+// `parley outbox`: the background senders' queue, for operators. Shared by the admin channel and the CLI's
+// direct database access when no server runs.
+
+export type OutboxCommand =
+  | { sub: 'counts' }
+  | { sub: 'list'; kind?: string | undefined; state?: OutboxState | undefined }
+  | { sub: 'retry'; kind?: string | undefined };
+
+export type OutboxCommandResult =
+  | { sub: 'counts'; kinds: Array<{ kind: string } & Record<OutboxState, number>>; total: Record<OutboxState, number> }
+  | { sub: 'list'; jobs: Array<Omit<OutboxJob, 'payload'>> }
+  | { sub: 'retry'; requeued: number };
+
+const isState = (s: string | undefined): s is OutboxState => (OUTBOX_STATES as readonly string[]).includes(s ?? '');
+
+/** `outbox`, `outbox list [KIND] [STATE]`, `outbox retry [KIND]`; throws a usage message otherwise. */
+export function parseOutboxArgs(args: string[]): OutboxCommand {
+  const [sub, a, b, ...rest] = args;
+  if (sub === undefined) return { sub: 'counts' };
+  if (sub === 'list' && rest.length === 0) {
+    if (b !== undefined && !isState(b)) throw new Error(`outbox list: unknown state ${b} (${OUTBOX_STATES.join(', ')})`);
+    // A lone state needs no kind: `outbox list dead`.
+    if (b === undefined && isState(a)) return { sub: 'list', state: a };
+    return { sub: 'list', kind: a, state: b as OutboxState | undefined };
+  }
+  if (sub === 'retry' && b === undefined) return { sub: 'retry', kind: a };
+  throw new Error('usage: outbox | outbox list [KIND] [STATE] | outbox retry [KIND]');
+}
+
+/** Outbox kinds the configuration implies: <module>:<host> for every module configured on a host. */
+export function configuredOutboxKinds(config: Config): string[] {
+  const out: string[] = [];
+  for (const host of config.hosts) {
+    const merged = { ...config.modules, ...(config.host_config[host]?.modules ?? {}) };
+    for (const [id, setting] of Object.entries(merged)) if (setting !== false) out.push(outboxKind(id, host));
+  }
+  return out;
+}
+
+/** A module id stands for its kinds on every host (`offline_webhook` -> `offline_webhook:example.com`). */
+function expandKind(kind: string, known: string[]): string[] {
+  if (kind.includes(':')) return [kind];
+  return [...new Set([kind, ...known.filter((k) => k.startsWith(`${kind}:`))])];
+}
+
+export async function runOutboxCommand(
+  store: OutboxStore, cmd: OutboxCommand, known: string[], wake?: (kind: string) => void,
+): Promise<OutboxCommandResult> {
+  const LIMIT = 100;
+  switch (cmd.sub) {
+    case 'counts': {
+      const kinds: Array<{ kind: string } & Record<OutboxState, number>> = [];
+      for (const kind of [...new Set(known)].sort()) {
+        const c = await store.counts(kind);
+        // Kinds derived from the configuration may have no queue at all (modules that send nothing in the background).
+        if (c.pending + c.delivered + c.dead > 0 || activeOutboxKinds().includes(kind)) kinds.push({ kind, ...c });
+      }
+      return { sub: 'counts', kinds, total: await store.counts() };
+    }
+    case 'list': {
+      const kinds = cmd.kind === undefined ? [undefined] : expandKind(cmd.kind, known);
+      const jobs: OutboxJob[] = [];
+      for (const kind of kinds) jobs.push(...await store.list({ ...(kind ? { kind } : {}), ...(cmd.state ? { state: cmd.state } : {}), limit: LIMIT }));
+      // Payloads stay out: they hold message bodies.
+      return { sub: 'list', jobs: jobs.sort((x, y) => y.id - x.id).slice(0, LIMIT).map(({ payload: _, ...j }) => j) };
+    }
+    case 'retry': {
+      let requeued = 0;
+      if (cmd.kind === undefined) {
+        requeued = await store.retryDead();
+        for (const k of known) wake?.(k);
+      } else {
+        for (const kind of expandKind(cmd.kind, known)) {
+          requeued += await store.retryDead(kind);
+          wake?.(kind);
+        }
+      }
+      return { sub: 'retry', requeued };
     }
   }
 }

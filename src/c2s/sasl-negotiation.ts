@@ -8,7 +8,6 @@ import type { C2sSession } from '../core/session.ts';
 import { Jid } from '../xmpp/jid.ts';
 import { prepareLocalpart } from '../xmpp/precis.ts';
 import { decodeSaslPayload, encodeSaslPayload } from './sasl/base64.ts';
-import { verifyPasswordWithScram } from './sasl/credentials.ts';
 import { createMechanism, type SaslMechanismName, type SaslServerContext, type SaslServerMechanism } from './sasl/mechanism.ts';
 import type { Transport } from './transports/transport.ts';
 
@@ -28,7 +27,7 @@ function localpartOf(username: string): string | undefined {
 
 export class SaslNegotiation {
   private mechanism: SaslServerMechanism | undefined;
-  private failures = 0;
+  private failedAttempts = 0;
   private readonly session: C2sSession;
   private readonly host: Host;
   private readonly transport: Transport;
@@ -41,15 +40,26 @@ export class SaslNegotiation {
     this.server = server;
   }
 
-  /** PLAIN only over TLS; -PLUS only where tls-exporter channel binding exists (TLS 1.3). */
-  static offered(configured: readonly string[], transport: Transport): SaslMechanismName[] {
-    const hasCb = transport.secure && transport.channelBinding() !== undefined;
-    return configured.filter((m) => (m === 'PLAIN' ? transport.secure : m.endsWith('-PLUS') ? hasCb : true)) as SaslMechanismName[];
+  /** What the host's backends can serve here: PLAIN only over TLS; -PLUS only with tls-exporter (TLS 1.3). */
+  static offered(host: Host, transport: Transport): SaslMechanismName[] {
+    return host.auth.offered(transport.secure, transport.secure && transport.channelBinding() !== undefined);
   }
 
   async handle(el: Element): Promise<SaslOutcome> {
+    const failures = this.host.auth.failures;
+    const ip = this.session.remoteAddress;
     try {
-      return await this.step(el);
+      if (el.name === 'auth' && failures.isBanned(ip)) {
+        throw new SaslFailure('not-authorized', 'Too many failed logins from your address; try again later');
+      }
+      const outcome = await this.step(el);
+      if (outcome.username !== undefined) {
+        const jid = Jid.of(outcome.username, this.host.name);
+        if (!this.server.access.allowed('c2s', { jid, ip, host: this.host.name })) {
+          throw new SaslFailure('not-authorized', 'Login not allowed by service policy');
+        }
+      }
+      return outcome;
     } catch (caught) {
       let err = caught;
       if (!(err instanceof SaslFailure)) {
@@ -59,9 +69,12 @@ export class SaslNegotiation {
       }
       if (!(err instanceof SaslFailure)) throw err;
       this.mechanism = undefined;
-      this.failures++;
+      this.failedAttempts++;
+      if (err.condition === 'not-authorized' && failures.recordFailure(ip)) {
+        this.host.log.warn({ ip }, 'address refused after repeated failed logins');
+      }
       this.host.log.info({ conn: this.session.id, ip: this.session.remoteAddress, condition: err.condition }, 'authentication failed');
-      return { reply: err.toElement(), tooManyFailures: this.failures >= MAX_FAILURES };
+      return { reply: err.toElement(), tooManyFailures: this.failedAttempts >= MAX_FAILURES };
     }
   }
 
@@ -72,9 +85,9 @@ export class SaslNegotiation {
     switch (el.name) {
       case 'auth': {
         const name = el.attrs.mechanism ?? '';
-        const offered = SaslNegotiation.offered(this.server.config.auth.mechanisms, this.transport);
+        const offered = SaslNegotiation.offered(this.host, this.transport);
         if (!(offered as string[]).includes(name)) {
-          if (name === 'PLAIN' && !this.transport.secure && this.server.config.auth.mechanisms.includes('PLAIN')) {
+          if (name === 'PLAIN' && !this.transport.secure && this.host.auth.offered(true, false).includes('PLAIN')) {
             throw new SaslFailure('encryption-required', 'PLAIN needs TLS');
           }
           if (WEAK_MECHANISMS.has(name)) throw new SaslFailure('mechanism-too-weak');
@@ -109,7 +122,7 @@ export class SaslNegotiation {
   }
 
   private context(offered: SaslMechanismName[]): SaslServerContext {
-    const { storage } = this.server;
+    const auth = this.host.auth;
     const hostName = this.host.name;
     return {
       secure: this.transport.secure,
@@ -117,17 +130,13 @@ export class SaslNegotiation {
       plusOffered: offered.some((m) => m.endsWith('-PLUS')),
       getScramCredentials: async (username, hash) => {
         const local = localpartOf(username);
-        if (local === undefined) return undefined;
-        const account = await storage.accounts.get(hostName, local);
-        return account?.scram.find((c) => c.hash === hash);
+        return local === undefined ? undefined : auth.getScramCredentials(local, hash);
       },
       verifyPlain: async (username, password) => {
         const local = localpartOf(username);
-        if (local === undefined) return false;
-        const account = await storage.accounts.get(hostName, local);
-        const creds = account?.scram.find((c) => c.hash === 'SHA-256') ?? account?.scram[0];
-        return creds !== undefined && verifyPasswordWithScram(password, creds);
+        return local === undefined ? false : auth.checkPassword(local, password);
       },
+      anonymousUsername: () => auth.anonymousUsername(),
       authzidMatches: (authzid, username) => {
         const jid = Jid.tryParse(authzid);
         const local = localpartOf(username);

@@ -72,6 +72,9 @@ export class ClientSession implements C2sSession, TransportHandler {
   get remoteAddress(): string {
     return this.conn.remoteAddress;
   }
+  get active(): boolean {
+    return !this.ended;
+  }
   get authenticated(): boolean {
     return this.user !== undefined;
   }
@@ -171,7 +174,7 @@ export class ClientSession implements C2sSession, TransportHandler {
     }
     if (!this.mustStartTls()) {
       if (!this.authenticated) {
-        const mechs = SaslNegotiation.offered(this.server.config.auth.mechanisms, this.conn);
+        const mechs = SaslNegotiation.offered(host, this.conn);
         features.append(xml('mechanisms', { xmlns: NS.SASL }, mechs.map((m) => xml('mechanism', null, m))));
         features.append(...(await host.bus.fold('c2s/features-preauth', { host, session: this }, [])));
       } else if (!this.jid) {
@@ -215,7 +218,12 @@ export class ClientSession implements C2sSession, TransportHandler {
     if (el.name === 'starttls' && ns === NS.TLS) return this.onStartTls();
     if (ns === NS.SASL) return this.onSasl(el);
     if (isStanza(el)) {
-      if (!this.authenticated) throw new StreamError('not-authorized', 'Authenticate first');
+      if (!this.authenticated) {
+        // In-band registration answers some stanzas before authentication; anything else is refused.
+        const host = this.host as Host;
+        if (!this.mustStartTls() && (await host.bus.run('c2s/unauthenticated-stanza', { host, session: this, stanza: el }))) return;
+        throw new StreamError('not-authorized', 'Authenticate first');
+      }
       if (!this.jid) return this.beforeBind(el);
       return this.server.router.fromClient(this, el);
     }

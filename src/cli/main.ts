@@ -8,6 +8,12 @@ import { ConfigError, StorageError } from '../core/errors.ts';
 import { Accounts, AccountError } from '../accounts.ts';
 import { openStorage } from '../storage/open.ts';
 import { adminRequest } from './admin-client.ts';
+import {
+  configuredOutboxKinds, parseOutboxArgs, runOutboxCommand, type OutboxCommand, type OutboxCommandResult,
+} from '../admin/admin-channel.ts';
+import { createHostAuth } from '../auth/create.ts';
+import type { HostAuth } from '../auth/host-auth.ts';
+import { pino } from 'pino';
 
 const USAGE = `Usage: parley <command> [--config FILE]
 
@@ -19,6 +25,9 @@ const USAGE = `Usage: parley <command> [--config FILE]
   connected                      list connected sessions (server must run)
   kick JID                       disconnect a session or every session of an account
   status                         is the server running, and how is it doing
+  outbox                         background delivery queue (webhooks, push): jobs per kind and state
+  outbox list [KIND] [STATE]     the latest 100 jobs; STATE is pending, delivered or dead
+  outbox retry [KIND]            put dead jobs back in the queue
 
 The configuration is read from --config, else $PARLEY_CONFIG, else ./parley.yml if it exists;
 without any, the defaults serve localhost with data in ./data.`;
@@ -60,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       await runServer(config);
       return 0;
     }
+    if (cmd === 'outbox') return await outboxCommand(config, args as string[]);
     const arity = ACCOUNT_COMMANDS[cmd] ?? SERVER_COMMANDS[cmd];
     if (arity === undefined) {
       process.stderr.write(`unknown command: ${cmd}\n${USAGE}\n`);
@@ -88,10 +98,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     // No server running: account commands work on the database directly.
     const storage = openStorage(config);
+    const auths = new Map<string, HostAuth>();
     try {
-      const accounts = new Accounts(storage, config.hosts, config.auth.scram_iterations);
-      print(cmd, await runAccountCommand(accounts, cmd, args as string[]));
+      const log = pino({ level: 'warn' }, pino.destination(2));
+      for (const host of config.hosts) auths.set(host.toLowerCase(), await createHostAuth(config, host, storage, log));
+      print(cmd, await runAccountCommand(new Accounts(auths), cmd, args as string[]));
     } finally {
+      for (const a of auths.values()) await a.close();
       storage.close();
     }
     return 0;
@@ -102,6 +115,52 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/** Through the running server (which wakes its senders after a retry), else directly on the database. */
+async function outboxCommand(config: Config, args: string[]): Promise<number> {
+  let command: OutboxCommand;
+  try {
+    command = parseOutboxArgs(args);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 64;
+  }
+  let result: OutboxCommandResult;
+  const response = await adminRequest(adminSocket(config), 'outbox', args);
+  if (response) {
+    if (!response.ok) {
+      process.stderr.write(`error: ${response.error}\n`);
+      return 1;
+    }
+    result = response.result as OutboxCommandResult;
+  } else {
+    const storage = openStorage(config);
+    try {
+      result = await runOutboxCommand(storage.outbox, command, configuredOutboxKinds(config));
+    } finally {
+      storage.close();
+    }
+  }
+  const out = (cells: Array<string | number>): boolean => process.stdout.write(cells.join('\t') + '\n');
+  const time = (ms: number): string => new Date(ms).toISOString();
+  switch (result.sub) {
+    case 'counts':
+      out(['KIND', 'PENDING', 'DELIVERED', 'DEAD']);
+      for (const k of result.kinds) out([k.kind, k.pending, k.delivered, k.dead]);
+      out(['total', result.total.pending, result.total.delivered, result.total.dead]);
+      break;
+    case 'list':
+      out(['ID', 'KIND', 'STATE', 'ATTEMPTS', 'CREATED', 'NEXT ATTEMPT', 'LAST ERROR']);
+      for (const j of result.jobs) {
+        out([j.id, j.kind, j.state, j.attempts, time(j.createdAt), j.state === 'pending' ? time(j.nextAttemptAt) : '-', j.lastError?.replace(/\s+/g, ' ') ?? '-']);
+      }
+      break;
+    case 'retry':
+      out([`requeued ${result.requeued} dead job(s)`]);
+      break;
+  }
+  return 0;
 }
 
 async function runAccountCommand(accounts: Accounts, cmd: string, a: string[]): Promise<unknown> {

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { ConfigSchema, type Config } from './schema.ts';
+import { AuthSchema, type AuthConfig } from './auth-schema.ts';
 
 export function formatIssues(issues: z.core.$ZodIssue[], prefix: Array<string | number> = []): string[] {
   return issues.map((i) => {
@@ -17,7 +18,28 @@ export function formatIssues(issues: z.core.$ZodIssue[], prefix: Array<string | 
 export function parseConfig(raw: unknown): Config {
   const result = ConfigSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues));
-  return result.data;
+  const config = result.data;
+  // Per-host auth overrides are validated as a whole, merged over the global section.
+  const problems: string[] = [];
+  for (const host of Object.keys(config.host_config)) {
+    try {
+      hostAuthConfig(config, host);
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** The auth configuration of one host: host_config.HOST.auth merged over the global auth. */
+export function hostAuthConfig(config: Config, host: string): AuthConfig {
+  const override = config.host_config[host]?.auth;
+  if (!override) return config.auth;
+  const r = AuthSchema.safeParse({ ...config.auth, ...override });
+  if (!r.success) throw new ConfigError(formatIssues(r.error.issues, ['host_config', host, 'auth']));
+  return r.data;
 }
 
 /** Reads a YAML file; relative paths in it are resolved against the file's folder. */
@@ -41,5 +63,12 @@ export function resolvePaths(config: Config, base: string): Config {
   if (config.tls.cert) config.tls.cert = abs(config.tls.cert);
   if (config.tls.key) config.tls.key = abs(config.tls.key);
   if (config.admin_socket) config.admin_socket = abs(config.admin_socket);
+  // Paths inside auth sections: a program named like ./extauth.py and a key file, not a bare command or PEM text.
+  const authPaths = (auth: { external?: { program: string } | undefined; jwt?: { public_key?: string | undefined } | undefined }): void => {
+    if (auth.external && /^\.\.?\//.test(auth.external.program)) auth.external.program = abs(auth.external.program);
+    if (auth.jwt?.public_key && !auth.jwt.public_key.includes('-----BEGIN')) auth.jwt.public_key = abs(auth.jwt.public_key);
+  };
+  authPaths(config.auth);
+  for (const h of Object.values(config.host_config)) if (h.auth) authPaths(h.auth as Parameters<typeof authPaths>[0]);
   return config;
 }

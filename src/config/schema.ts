@@ -1,5 +1,7 @@
 // The core configuration schema: every key typed, defaulted and described; module options are validated by each module.
 import { z } from 'zod';
+import { AuthSchema } from './auth-schema.ts';
+import { AccessSchema, AclSchema } from './acl-schema.ts';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -19,6 +21,12 @@ const listenerDirectTls = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
+const listenerComponent = z.strictObject({
+  port: port.default(5347).describe('external components (XEP-0114)'),
+  bind: z.string().default('127.0.0.1'),
+  enabled: z.boolean().default(false),
+});
+
 const limits = z.strictObject({
   stanza_size_preauth: z.number().int().min(1024).default(10_000).describe('bytes per stanza before authentication'),
   stanza_size: z.number().int().min(1024).default(262_144).describe('bytes per stanza after authentication'),
@@ -33,19 +41,15 @@ const tls = z.strictObject({
   key: z.string().optional().describe('PEM private key'),
 });
 
-const auth = z.strictObject({
-  scram_iterations: z.number().int().min(4096).default(4096).describe('PBKDF2 iterations for new SCRAM keys'),
-  mechanisms: z.array(z.enum(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN']))
-    .default(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'])
-    .describe('offered SASL mechanisms, in order of preference; PLAIN only ever over TLS'),
-});
+const auth = AuthSchema;
 
 /** Module options: `false` disables a module enabled by default; an object configures it. */
 const modules = z.record(z.string(), z.union([z.literal(false), z.record(z.string(), z.unknown()).nullable()]));
 
 const hostOverrides = z.strictObject({
   modules: modules.optional(),
-  auth: auth.partial().optional(),
+  auth: z.record(z.string(), z.unknown()).optional().describe('auth keys for this host; merged over the global auth and validated'),
+  admins: z.array(z.string()).optional(),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -58,21 +62,27 @@ export const ConfigSchema = z.strictObject({
   listen: z.strictObject({
     c2s: listenerC2s.default(listenerC2s.parse({})),
     c2s_direct_tls: listenerDirectTls.default(listenerDirectTls.parse({})),
-  }).default({ c2s: listenerC2s.parse({}), c2s_direct_tls: listenerDirectTls.parse({}) }),
+    component: listenerComponent.default(listenerComponent.parse({})),
+  }).default({ c2s: listenerC2s.parse({}), c2s_direct_tls: listenerDirectTls.parse({}), component: listenerComponent.parse({}) }),
   tls: tls.default({}),
   admins: z.array(z.string()).default([]).describe('bare JIDs with admin rights'),
   limits: limits.default(limits.parse({})),
   auth: auth.default(auth.parse({})),
+  acl: AclSchema.describe('named access control lists: users, servers, IP networks'),
+  access: AccessSchema.describe('access rules: c2s (who may log in), register, admin'),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
     xml: z.boolean().default(false).describe('log every XML element sent and received, per connection'),
   }).default({ level: 'info', xml: false }),
   admin_socket: z.string().optional().describe('local admin channel for the CLI; default data_dir/parley.sock'),
+  components: z.record(z.string(), z.strictObject({
+    secret: z.string().min(8).describe('shared secret of the XEP-0114 handshake'),
+  })).default({}).describe('external components by domain, e.g. an app server at push.example.com'),
   modules: modules.default({}),
   host_config: z.record(z.string(), hostOverrides).default({}).describe('per-host overrides'),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type LimitsConfig = z.infer<typeof limits>;
-export type AuthConfig = z.infer<typeof auth>;
+export type { AuthConfig } from './auth-schema.ts';
 export type ModulesConfig = z.infer<typeof modules>;

@@ -10,11 +10,11 @@ import type { C2sSession } from './session.ts';
 const opts = { priority: PRIORITY.DELIVERY, owner: 'delivery' };
 
 export function registerDeliveryRules(host: Host): void {
-  const { sessions, storage, router } = host.server;
+  const { sessions, router } = host.server;
   const bus = host.bus;
 
   const accountExists = async (e: StanzaEvent): Promise<boolean> =>
-    sessions.resources(e.to).length > 0 || (await storage.accounts.exists(host.name, e.to.local));
+    sessions.resources(e.to).length > 0 || (await host.auth.userExists(e.to.local));
 
   /** Message to a bare JID: the highest-priority available resources, else offline handling (§8.5.2). */
   const messageToBare = async (e: StanzaEvent): Promise<boolean> => {

@@ -39,6 +39,8 @@ export interface HookMap {
   'c2s/outgoing': { host: Host; session: C2sSession; stanza: Element };
   /** A top-level element that is not a stanza, from an authenticated client (stream management and the like). */
   'c2s/nonza': { host: Host; session: C2sSession; element: Element };
+  /** A stanza from a client that has not authenticated (only over TLS where TLS is required); true if handled. */
+  'c2s/unauthenticated-stanza': { host: Host; session: C2sSession; stanza: Element };
   /** A resource was bound. */
   'session/bound': SessionEvent;
   /** Initial presence: the resource became available. */

@@ -7,6 +7,8 @@ import { IqTable } from './iq.ts';
 import type { Router } from './router.ts';
 import type { SessionManager } from './session-manager.ts';
 import type { Storage } from '../storage/types.ts';
+import type { HostAuth } from '../auth/host-auth.ts';
+import type { AccessControl } from '../auth/access.ts';
 
 /** What every host shares with the rest of the server. */
 export type ServerServices = {
@@ -17,6 +19,8 @@ export type ServerServices = {
   readonly log: Logger;
   readonly hosts: Map<string, Host>;
   readonly startedAt: number;
+  readonly access: AccessControl;
+  readonly accounts: import('../accounts.ts').Accounts;
 };
 
 export type Identity = { category: string; type: string; name?: string };
@@ -32,21 +36,23 @@ export class Host {
   readonly identities: Identity[] = [{ category: 'server', type: 'im', name: 'Parley' }];
   readonly server: ServerServices;
   readonly log: Logger;
-  readonly admins: Set<string>;
+  /** The host's authentication backends: who exists and how passwords are checked. */
+  readonly auth: HostAuth;
 
-  constructor(name: string, server: ServerServices) {
+  constructor(name: string, server: ServerServices, auth: HostAuth) {
     this.name = name;
+    this.auth = auth;
     this.jid = Jid.parse(name);
     this.server = server;
     this.log = server.log.child({ host: name });
-    this.admins = new Set(server.config.admins.map((a) => Jid.parse(a).bareString));
     this.bus = new HookBus((hook, owner, err) => {
       if ((err as Error)?.name === 'StanzaError') return;
       this.log.error({ err, hook, module: owner }, 'hook handler failed');
     });
   }
 
+  /** Admin rights follow the 'admin' access rule (the admins list by default). */
   isAdmin(jid: Jid): boolean {
-    return this.admins.has(jid.bareString);
+    return this.server.access.allowed('admin', { jid, host: this.name });
   }
 }

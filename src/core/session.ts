@@ -23,6 +23,8 @@ export interface C2sSession {
   readonly secure: boolean;
   readonly remoteAddress: string;
   readonly startedAt: number;
+  /** False once the stream is closing or closed: stanzas sent then are not delivered. */
+  readonly active: boolean;
   /** Initial presence sent and not yet unavailable. */
   available: boolean;
   /** Priority of the last available presence (RFC 6121 §4.7.2.3). */

@@ -2,6 +2,9 @@
 import type { ModuleDefinition } from '../core/module.ts';
 import disco from './disco.ts';
 import ping from './ping.ts';
+import offline from './offline.ts';
+import offlineWebhook from './offline-webhook.ts';
+import register from './register/index.ts';
 import roster from './roster/index.ts';
 
-export const builtinModules: ModuleDefinition[] = [disco, ping, roster] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [disco, ping, roster, offline, offlineWebhook, register] as ModuleDefinition[];

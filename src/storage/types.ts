@@ -47,8 +47,75 @@ export interface RosterStore {
   setPendingRequest(host: string, username: string, from: string, stanza: string | null): Promise<void>;
 }
 
+export type OfflineMessage = {
+  id: number;
+  /** The stanza as stored (serialized XML, with its delay stamp). */
+  stanza: string;
+  from: string;
+  storedAt: number;
+};
+
+export interface OfflineStore {
+  /**
+   * Stores a message for an account unless it already holds `quota` messages; the write is durable when the
+   * promise resolves. Returns the new message's id and the count after storing, or undefined when over quota.
+   */
+  store(host: string, username: string, from: string, stanza: string, quota: number): Promise<{ id: number; count: number } | undefined>;
+  count(host: string, username: string): Promise<number>;
+  /** Stored messages in the order they arrived. */
+  list(host: string, username: string, limit?: number): Promise<OfflineMessage[]>;
+  remove(host: string, username: string, ids: number[]): Promise<void>;
+  removeAll(host: string, username: string): Promise<number>;
+}
+
+export const OUTBOX_STATES = ['pending', 'delivered', 'dead'] as const;
+export type OutboxState = (typeof OUTBOX_STATES)[number];
+
+/** One durable job for a background sender (webhooks, push): retried with back-off, then dead-lettered. */
+export type OutboxJob = {
+  id: number;
+  kind: string;
+  payload: string;
+  state: OutboxState;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: number;
+};
+
+export interface OutboxStore {
+  add(host: string, kind: string, payload: string, at?: number): Promise<number>;
+  /** Pending jobs of a kind whose next attempt is due, oldest first. */
+  due(kind: string, now: number, limit: number): Promise<OutboxJob[]>;
+  markDelivered(id: number): Promise<void>;
+  /** Records a failed attempt: retried at `nextAttemptAt`, or dead when `dead` is set. */
+  markFailed(id: number, error: string, nextAttemptAt: number, dead: boolean): Promise<void>;
+  counts(kind?: string): Promise<Record<OutboxState, number>>;
+  list(opts: { kind?: string; state?: OutboxState; limit: number }): Promise<OutboxJob[]>;
+  /** Puts dead jobs back in the queue (operator action). */
+  retryDead(kind?: string): Promise<number>;
+  /** Drops delivered jobs older than a time, so the table does not grow forever. */
+  purgeDelivered(olderThan: number): Promise<number>;
+}
+
+/** A XEP-0357 registration: notify `service` (an app server JID) on `node` when the account is away. */
+export type PushRegistration = { service: string; node: string; options: string | null; createdAt: number };
+
+export interface PushStore {
+  /** Adds or replaces the registration for (service, node). */
+  enable(host: string, username: string, reg: { service: string; node: string; options: string | null }): Promise<void>;
+  /** Removes one node of a service, or every node of it when `node` is undefined; returns how many. */
+  disable(host: string, username: string, service: string, node?: string): Promise<number>;
+  list(host: string, username: string): Promise<PushRegistration[]>;
+  /** Removes a node for every account (a push service learned the device token is gone). */
+  removeNode(service: string, node: string): Promise<number>;
+}
+
 export interface Storage {
   readonly accounts: AccountStore;
   readonly roster: RosterStore;
+  readonly offline: OfflineStore;
+  readonly outbox: OutboxStore;
+  readonly push: PushStore;
   close(): void;
 }

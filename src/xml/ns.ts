@@ -16,5 +16,8 @@ export const NS = {
   DISCO_ITEMS: 'http://jabber.org/protocol/disco#items',
   PING: 'urn:xmpp:ping',
   DELAY: 'urn:xmpp:delay',
+  OFFLINE: 'msgoffline',
+  HINTS: 'urn:xmpp:hints',
+  CHATSTATES: 'http://jabber.org/protocol/chatstates',
   XML: 'http://www.w3.org/XML/1998/namespace',
 } as const;

@@ -11,7 +11,8 @@ describe('routing', () => {
   let t: TestServer;
   const open: RawClient[] = [];
   before(async () => {
-    t = await startServer();
+    // Without offline storage, so the bare RFC 6121 rules show.
+    t = await startServer({ modules: { offline: false } });
     for (const u of ['alice', 'bob', 'carol']) await t.register(u, 'pw');
   });
   after(async () => {

@@ -1,6 +1,6 @@
 // A raw XMPP socket for tests of exact bytes and error paths.
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 export const STREAM_HEADER = (domain = 'localhost'): string =>
   `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`;
@@ -35,11 +35,11 @@ export class RawClient {
     }
   }
 
-  static connect(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
+  static connect(port: number, opts: { tls?: boolean; localAddress?: string } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const socket = opts.tls
-        ? tlsConnect({ host: '127.0.0.1', port, servername: 'localhost' })
-        : netConnect({ host: '127.0.0.1', port });
+        ? tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) } as ConnectionOptions)
+        : netConnect({ host: '127.0.0.1', port, localAddress: opts.localAddress });
       socket.once(opts.tls ? 'secureConnect' : 'connect', () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });

@@ -64,11 +64,68 @@ export function storageContract(name: string, open: () => Storage): void {
       assert.deepEqual(await s.roster.pendingRequests('a.test', 'alice'), []);
     });
 
+    it('stores offline messages in order, within the quota, and removes them by id', async () => {
+      const first = await s.offline.store('a.test', 'bob', 'alice@a.test/x', '<message id="1"/>', 2);
+      assert.equal(first?.count, 1);
+      const second = await s.offline.store('a.test', 'bob', 'carol@a.test/y', '<message id="2"/>', 2);
+      assert.equal(second?.count, 2);
+      assert.ok((second?.id ?? 0) > (first?.id ?? 0));
+      assert.equal(await s.offline.store('a.test', 'bob', 'alice@a.test/x', '<message id="3"/>', 2), undefined);
+      assert.equal(await s.offline.count('a.test', 'bob'), 2);
+      assert.equal(await s.offline.count('b.test', 'bob'), 0);
+      const list = await s.offline.list('a.test', 'bob');
+      assert.deepEqual(list.map((m) => [m.from, m.stanza]), [['alice@a.test/x', '<message id="1"/>'], ['carol@a.test/y', '<message id="2"/>']]);
+      assert.ok((list[0]?.id ?? 0) < (list[1]?.id ?? 0));
+      await s.offline.remove('a.test', 'bob', [list[0]?.id ?? -1]);
+      assert.deepEqual((await s.offline.list('a.test', 'bob')).map((m) => m.stanza), ['<message id="2"/>']);
+      // Ids of another user are never removed through this one.
+      await s.offline.remove('a.test', 'carol', [list[1]?.id ?? -1]);
+      assert.equal(await s.offline.count('a.test', 'bob'), 1);
+      assert.equal(await s.offline.removeAll('a.test', 'bob'), 1);
+    });
+
+    it('keeps outbox jobs until delivered, retries when due, and dead-letters', async () => {
+      const a = await s.outbox.add('a.test', 'webhook', '{"n":1}', 1000);
+      const b = await s.outbox.add('a.test', 'webhook', '{"n":2}', 5000);
+      await s.outbox.add('a.test', 'push', '{"n":3}', 1000);
+      assert.deepEqual((await s.outbox.due('webhook', 2000, 10)).map((j) => j.id), [a]);
+      await s.outbox.markFailed(a, 'HTTP 500', 6000, false);
+      assert.deepEqual((await s.outbox.due('webhook', 5500, 10)).map((j) => j.id), [b]);
+      const both = await s.outbox.due('webhook', 7000, 10);
+      assert.deepEqual(both.map((j) => j.id), [b, a]);
+      assert.equal(both[1]?.attempts, 1);
+      assert.equal(both[1]?.lastError, 'HTTP 500');
+      await s.outbox.markDelivered(b);
+      await s.outbox.markFailed(a, 'HTTP 500', 8000, true);
+      assert.deepEqual(await s.outbox.counts('webhook'), { pending: 0, delivered: 1, dead: 1 });
+      assert.deepEqual(await s.outbox.counts(), { pending: 1, delivered: 1, dead: 1 });
+      assert.deepEqual((await s.outbox.list({ kind: 'webhook', state: 'dead', limit: 10 })).map((j) => j.id), [a]);
+      assert.equal(await s.outbox.retryDead('webhook'), 1);
+      assert.deepEqual((await s.outbox.due('webhook', Date.now() + 1, 10)).map((j) => j.id), [a]);
+      assert.equal(await s.outbox.purgeDelivered(Date.now() + 1), 1);
+    });
+
+    it('keeps push registrations per account and removes them by node', async () => {
+      await s.push.enable('a.test', 'alice', { service: 'push.a.test', node: 'tok1', options: '<x/>' });
+      await s.push.enable('a.test', 'alice', { service: 'push.a.test', node: 'tok1', options: '<y/>' });
+      await s.push.enable('a.test', 'alice', { service: 'push.a.test', node: 'tok2', options: null });
+      await s.push.enable('a.test', 'bob', { service: 'push.a.test', node: 'tok1', options: null });
+      const list = await s.push.list('a.test', 'alice');
+      assert.deepEqual(list.map((r) => [r.node, r.options]).sort(), [['tok1', '<y/>'], ['tok2', null]]);
+      assert.equal(await s.push.disable('a.test', 'alice', 'push.a.test', 'tok2'), 1);
+      assert.equal(await s.push.removeNode('push.a.test', 'tok1'), 2);
+      assert.deepEqual(await s.push.list('a.test', 'bob'), []);
+      await s.push.enable('a.test', 'alice', { service: 'app.example', node: 'n', options: null });
+      assert.equal(await s.push.disable('a.test', 'alice', 'app.example'), 1);
+    });
+
     it('removing an account removes its roster and requests', async () => {
       await s.accounts.create('a.test', 'alice', creds());
       await s.roster.put('a.test', 'alice', item('bob@a.test'));
       await s.roster.setPendingRequest('a.test', 'alice', 'carol@a.test', '<presence/>');
+      await s.offline.store('a.test', 'alice', 'bob@a.test', '<message/>', 10);
       await s.accounts.remove('a.test', 'alice');
+      assert.equal(await s.offline.count('a.test', 'alice'), 0);
       assert.deepEqual((await s.roster.get('a.test', 'alice')).items, []);
       assert.deepEqual(await s.roster.pendingRequests('a.test', 'alice'), []);
       assert.equal(await s.accounts.exists('a.test', 'alice'), false);

@@ -3,6 +3,7 @@ import { SaslFailure } from '../../core/errors.ts';
 import type { ScramCredentials, ScramHash } from './credentials.ts';
 import { createPlainMechanism } from './plain.ts';
 import { createScramMechanism } from './scram.ts';
+import { createAnonymousMechanism } from './anonymous.ts';
 
 /** Every mechanism Parley implements, strongest first (the order to advertise them in). */
 export const SASL_MECHANISM_NAMES = [
@@ -11,6 +12,7 @@ export const SASL_MECHANISM_NAMES = [
   'SCRAM-SHA-256',
   'SCRAM-SHA-1',
   'PLAIN',
+  'ANONYMOUS',
 ] as const;
 export type SaslMechanismName = (typeof SASL_MECHANISM_NAMES)[number];
 
@@ -27,8 +29,13 @@ export interface SaslServerContext {
   plusOffered: boolean;
   /** Looks up stored credentials for a SASLprepped username; undefined when the user does not exist. */
   getScramCredentials(username: string, hash: ScramHash): Promise<ScramCredentials | undefined>;
-  /** Verifies a PLAIN password (the core implements it with verifyPasswordWithScram; other backends later). */
-  verifyPlain(username: string, password: string): Promise<boolean>;
+  /**
+   * Verifies a PLAIN password against the host's authentication backends. `true` or a string means success;
+   * a string names the authenticated user when the backend decides it (a JWT claim, for example).
+   */
+  verifyPlain(username: string, password: string): Promise<boolean | string>;
+  /** A fresh username for SASL ANONYMOUS (RFC 4505). */
+  anonymousUsername?(): string;
   /** True if an authorization identity names the same account as the authenticated username (the core compares JIDs). */
   authzidMatches(authzid: string, username: string): boolean;
 }
@@ -51,6 +58,8 @@ export function createMechanism(name: SaslMechanismName, ctx: SaslServerContext)
   switch (name) {
     case 'PLAIN':
       return createPlainMechanism(ctx);
+    case 'ANONYMOUS':
+      return createAnonymousMechanism(ctx);
     case 'SCRAM-SHA-1':
     case 'SCRAM-SHA-1-PLUS':
     case 'SCRAM-SHA-256':

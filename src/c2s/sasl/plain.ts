@@ -53,9 +53,11 @@ class PlainServerMechanism implements SaslServerMechanism {
     // RFC 4616 §5: authcid and passwd are prepared (SASLprep); the authzid is not.
     const username = prepareSaslString(authcid, 'query');
     const password = prepareSaslString(passwd, 'query');
-    if (!(await this.#ctx.verifyPlain(username, password))) throw new SaslFailure('not-authorized');
-    if (authzid !== '' && !this.#ctx.authzidMatches(authzid, username)) throw new SaslFailure('invalid-authzid');
-    return { kind: 'success', username };
+    const verified = await this.#ctx.verifyPlain(username, password);
+    if (verified === false) throw new SaslFailure('not-authorized');
+    const user = typeof verified === 'string' ? verified : username;
+    if (authzid !== '' && !this.#ctx.authzidMatches(authzid, user)) throw new SaslFailure('invalid-authzid');
+    return { kind: 'success', username: user };
   }
 }
 

@@ -83,8 +83,8 @@ export class Subscriptions {
   async inbound(e: StanzaEvent, type: SubType): Promise<void> {
     const user = e.to.bare;
     const contact = e.from.bare;
-    const { storage, router, sessions } = this.host.server;
-    if (!(await storage.accounts.exists(this.host.name, user.local))) {
+    const { router, sessions } = this.host.server;
+    if (sessions.resources(user).length === 0 && !(await this.host.auth.userExists(user.local))) {
       // §3.1.3: a request to an account that does not exist is answered with unsubscribed.
       if (type === 'subscribe') {
         await router.route(xml('presence', { type: 'unsubscribed', from: user.toString(), to: contact.toString() }), user, contact);

@@ -37,4 +37,47 @@ export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; s
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'offline messages and outbox',
+    sql: `
+      CREATE TABLE offline_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        stanza TEXT NOT NULL,
+        stored_at INTEGER NOT NULL
+      );
+      CREATE INDEX offline_messages_user ON offline_messages (host, username, id);
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        host TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX outbox_due ON outbox (kind, state, next_attempt_at);
+    `,
+  },
+  {
+    version: 3,
+    name: 'push registrations',
+    sql: `
+      CREATE TABLE push_registrations (
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        service TEXT NOT NULL,
+        node TEXT NOT NULL,
+        options TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (host, username, service, node)
+      ) WITHOUT ROWID;
+      CREATE INDEX push_registrations_node ON push_registrations (service, node);
+    `,
+  },
 ];

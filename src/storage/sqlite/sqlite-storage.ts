@@ -4,7 +4,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ScramCredentials } from '../../c2s/sasl/credentials.ts';
 import { StorageError } from '../../core/errors.ts';
-import type { AccountRecord, AccountStore, RosterItem, RosterStore, Storage, Subscription } from '../types.ts';
+import type {
+  AccountRecord, AccountStore, OfflineMessage, OfflineStore, OutboxJob, OutboxState, OutboxStore, PushRegistration, PushStore, RosterItem,
+  RosterStore, Storage, Subscription,
+} from '../types.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -13,6 +16,9 @@ export class SqliteStorage implements Storage {
   readonly db: DatabaseSync;
   readonly accounts: AccountStore;
   readonly roster: RosterStore;
+  readonly offline: OfflineStore;
+  readonly outbox: OutboxStore;
+  readonly push: PushStore;
   private readonly statements = new Map<string, StatementSync>();
 
   constructor(path: string) {
@@ -26,6 +32,9 @@ export class SqliteStorage implements Storage {
     this.migrate();
     this.accounts = new SqliteAccounts(this);
     this.roster = new SqliteRoster(this);
+    this.offline = new SqliteOffline(this);
+    this.outbox = new SqliteOutbox(this);
+    this.push = new SqlitePush(this);
   }
 
   /** Prepared statements are cached: the same SQL text is compiled once. */
@@ -121,7 +130,7 @@ class SqliteAccounts implements AccountStore {
     this.s.transaction(() => {
       const r = this.s.stmt('DELETE FROM accounts WHERE host = ? AND username = ?').run(host, username);
       if (r.changes === 0) throw new StorageError('NOT_FOUND', `no account ${username}@${host}`);
-      for (const table of ['roster_items', 'roster_versions', 'subscription_requests']) {
+      for (const table of ['roster_items', 'roster_versions', 'subscription_requests', 'offline_messages', 'push_registrations']) {
         this.s.stmt(`DELETE FROM ${table} WHERE host = ? AND username = ?`).run(host, username);
       }
     });
@@ -204,5 +213,130 @@ class SqliteRoster implements RosterStore {
         'INSERT INTO subscription_requests (host, username, contact, stanza) VALUES (?, ?, ?, ?) ON CONFLICT (host, username, contact) DO UPDATE SET stanza = excluded.stanza',
       ).run(host, username, from, stanza);
     }
+  }
+}
+
+class SqliteOffline implements OfflineStore {
+  private readonly s: SqliteStorage;
+  constructor(s: SqliteStorage) { this.s = s; }
+
+  async store(host: string, username: string, from: string, stanza: string, quota: number): Promise<{ id: number; count: number } | undefined> {
+    // Count and insert in one transaction, so concurrent stores never exceed the quota.
+    return this.s.transaction(() => {
+      const count = Number((this.s.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE host = ? AND username = ?').get(host, username) as Row).n);
+      if (count >= quota) return undefined;
+      const r = this.s.stmt('INSERT INTO offline_messages (host, username, sender, stanza, stored_at) VALUES (?, ?, ?, ?, ?)')
+        .run(host, username, from, stanza, Date.now());
+      return { id: Number(r.lastInsertRowid), count: count + 1 };
+    });
+  }
+
+  async count(host: string, username: string): Promise<number> {
+    return Number((this.s.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE host = ? AND username = ?').get(host, username) as Row).n);
+  }
+
+  async list(host: string, username: string, limit = 100_000): Promise<OfflineMessage[]> {
+    const rows = this.s.stmt('SELECT id, sender, stanza, stored_at FROM offline_messages WHERE host = ? AND username = ? ORDER BY id LIMIT ?')
+      .all(host, username, limit) as Row[];
+    return rows.map((r) => ({ id: Number(r.id), from: String(r.sender), stanza: String(r.stanza), storedAt: Number(r.stored_at) }));
+  }
+
+  async remove(host: string, username: string, ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.s.transaction(() => {
+      const del = this.s.stmt('DELETE FROM offline_messages WHERE id = ? AND host = ? AND username = ?');
+      for (const id of ids) del.run(id, host, username);
+    });
+  }
+
+  async removeAll(host: string, username: string): Promise<number> {
+    return Number(this.s.stmt('DELETE FROM offline_messages WHERE host = ? AND username = ?').run(host, username).changes);
+  }
+}
+
+function rowToJob(r: Row): OutboxJob {
+  return {
+    id: Number(r.id), kind: String(r.kind), payload: String(r.payload), state: String(r.state) as OutboxState,
+    attempts: Number(r.attempts), nextAttemptAt: Number(r.next_attempt_at),
+    lastError: r.last_error === null ? null : String(r.last_error), createdAt: Number(r.created_at),
+  };
+}
+
+class SqliteOutbox implements OutboxStore {
+  private readonly s: SqliteStorage;
+  constructor(s: SqliteStorage) { this.s = s; }
+
+  async add(host: string, kind: string, payload: string, at = Date.now()): Promise<number> {
+    const r = this.s.stmt('INSERT INTO outbox (host, kind, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?)').run(host, kind, payload, at, Date.now());
+    return Number(r.lastInsertRowid);
+  }
+
+  async due(kind: string, now: number, limit: number): Promise<OutboxJob[]> {
+    const rows = this.s.stmt("SELECT * FROM outbox WHERE kind = ? AND state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?")
+      .all(kind, now, limit) as Row[];
+    return rows.map(rowToJob);
+  }
+
+  async markDelivered(id: number): Promise<void> {
+    this.s.stmt("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, last_error = NULL WHERE id = ?").run(id);
+  }
+
+  async markFailed(id: number, error: string, nextAttemptAt: number, dead: boolean): Promise<void> {
+    this.s.stmt('UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?')
+      .run(dead ? 'dead' : 'pending', error.slice(0, 1000), nextAttemptAt, id);
+  }
+
+  async counts(kind?: string): Promise<Record<OutboxState, number>> {
+    const rows = (kind === undefined
+      ? this.s.stmt('SELECT state, COUNT(*) AS n FROM outbox GROUP BY state').all()
+      : this.s.stmt('SELECT state, COUNT(*) AS n FROM outbox WHERE kind = ? GROUP BY state').all(kind)) as Row[];
+    const out: Record<OutboxState, number> = { pending: 0, delivered: 0, dead: 0 };
+    for (const r of rows) out[String(r.state) as OutboxState] = Number(r.n);
+    return out;
+  }
+
+  async list(opts: { kind?: string; state?: OutboxState; limit: number }): Promise<OutboxJob[]> {
+    const rows = this.s.stmt('SELECT * FROM outbox WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3')
+      .all(opts.kind ?? null, opts.state ?? null, opts.limit) as Row[];
+    return rows.map(rowToJob);
+  }
+
+  async retryDead(kind?: string): Promise<number> {
+    const r = this.s.stmt("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE state = 'dead' AND (?2 IS NULL OR kind = ?2)")
+      .run(Date.now(), kind ?? null);
+    return Number(r.changes);
+  }
+
+  async purgeDelivered(olderThan: number): Promise<number> {
+    return Number(this.s.stmt("DELETE FROM outbox WHERE state = 'delivered' AND created_at < ?").run(olderThan).changes);
+  }
+}
+
+class SqlitePush implements PushStore {
+  private readonly s: SqliteStorage;
+  constructor(s: SqliteStorage) { this.s = s; }
+
+  async enable(host: string, username: string, reg: { service: string; node: string; options: string | null }): Promise<void> {
+    this.s.stmt(
+      `INSERT INTO push_registrations (host, username, service, node, options, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (host, username, service, node) DO UPDATE SET options = excluded.options, created_at = excluded.created_at`,
+    ).run(host, username, reg.service, reg.node, reg.options, Date.now());
+  }
+
+  async disable(host: string, username: string, service: string, node?: string): Promise<number> {
+    const r = node === undefined
+      ? this.s.stmt('DELETE FROM push_registrations WHERE host = ? AND username = ? AND service = ?').run(host, username, service)
+      : this.s.stmt('DELETE FROM push_registrations WHERE host = ? AND username = ? AND service = ? AND node = ?').run(host, username, service, node);
+    return Number(r.changes);
+  }
+
+  async list(host: string, username: string): Promise<PushRegistration[]> {
+    const rows = this.s.stmt('SELECT service, node, options, created_at FROM push_registrations WHERE host = ? AND username = ? ORDER BY created_at, service, node')
+      .all(host, username) as Row[];
+    return rows.map((r) => ({ service: String(r.service), node: String(r.node), options: r.options === null ? null : String(r.options), createdAt: Number(r.created_at) }));
+  }
+
+  async removeNode(service: string, node: string): Promise<number> {
+    return Number(this.s.stmt('DELETE FROM push_registrations WHERE service = ? AND node = ?').run(service, node).changes);
   }
 }

@@ -1,0 +1,121 @@
+// Access control: named ACLs (users, servers, IP networks) and access rules that decide who may log in,
+// register and administer, evaluated first match wins (ejabberd's acl and access_rules).
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { Config } from '../config/schema.ts';
+import type { AccessConfig } from '../config/acl-schema.ts';
+import { ConfigError } from '../core/errors.ts';
+import { Jid } from '../xmpp/jid.ts';
+import { prepareLocalpart } from '../xmpp/precis.ts';
+
+export type AccessSubject = { jid?: Jid | undefined; ip?: string | undefined; host: string };
+
+type CompiledAcl = { users: Set<string>; localparts: Set<string>; servers: Set<string>; ips: BlockList | undefined };
+
+/** Rules that apply when the configuration does not name them. */
+export const DEFAULT_ACCESS: AccessConfig = {
+  c2s: ['allow'],
+  register: [{ allow: 'loopback' }],
+  admin: [{ allow: 'admin' }],
+};
+
+const BUILTIN = ['all', 'none', 'admin', 'loopback', 'local'] as const;
+
+/** IPv4 addresses seen on a dual-stack socket arrive as ::ffff:a.b.c.d. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+}
+
+function compile(name: string, entry: { user?: string[] | undefined; server?: string[] | undefined; ip?: string[] | undefined }, problems: string[]): CompiledAcl {
+  const acl: CompiledAcl = { users: new Set(), localparts: new Set(), servers: new Set(), ips: undefined };
+  for (const u of entry.user ?? []) {
+    const jid = Jid.tryParse(u);
+    if (u.includes('@') && jid) acl.users.add(jid.bareString);
+    else {
+      try {
+        acl.localparts.add(prepareLocalpart(u));
+      } catch {
+        problems.push(`acl.${name}.user: invalid user ${u}`);
+      }
+    }
+  }
+  for (const s of entry.server ?? []) acl.servers.add(s.toLowerCase());
+  for (const net of entry.ip ?? []) {
+    const [addr = '', bits] = net.split('/');
+    const type = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
+    const prefix = bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits);
+    if (!type || !Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128)) {
+      problems.push(`acl.${name}.ip: invalid network ${net}`);
+      continue;
+    }
+    acl.ips ??= new BlockList();
+    acl.ips.addSubnet(addr, prefix, type);
+  }
+  return acl;
+}
+
+export class AccessControl {
+  private readonly acls = new Map<string, CompiledAcl>();
+  private readonly rules: AccessConfig;
+  private readonly hosts: Set<string>;
+
+  constructor(config: Config) {
+    const problems: string[] = [];
+    this.hosts = new Set(config.hosts.map((h) => h.toLowerCase()));
+    for (const [name, entry] of Object.entries(config.acl)) {
+      if ((BUILTIN as readonly string[]).includes(name) && name !== 'admin') problems.push(`acl.${name}: a built-in name`);
+      this.acls.set(name, compile(name, entry, problems));
+    }
+    // The admins list is the built-in admin ACL; an acl.admin entry adds to it.
+    const admin = this.acls.get('admin') ?? compile('admin', {}, problems);
+    for (const a of config.admins) {
+      const jid = Jid.tryParse(a);
+      if (jid) admin.users.add(jid.bareString);
+      else problems.push(`admins: invalid JID ${a}`);
+    }
+    this.acls.set('admin', admin);
+    this.acls.set('loopback', compile('loopback', { ip: ['127.0.0.0/8', '::1/128'] }, problems));
+    this.rules = { ...DEFAULT_ACCESS, ...config.access };
+    for (const [rule, entries] of Object.entries(this.rules)) {
+      for (const e of entries) {
+        const name = typeof e === 'string' ? undefined : 'allow' in e ? e.allow : e.deny;
+        if (name !== undefined && !this.acls.has(name) && !(BUILTIN as readonly string[]).includes(name)) {
+          problems.push(`access.${rule}: unknown acl ${name}`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  matches(aclName: string, s: AccessSubject): boolean {
+    switch (aclName) {
+      case 'all': return true;
+      case 'none': return false;
+      case 'local': return s.jid !== undefined && this.hosts.has(s.jid.domain);
+    }
+    const acl = this.acls.get(aclName);
+    if (!acl) return false;
+    if (s.jid) {
+      if (acl.users.has(s.jid.bareString)) return true;
+      if (acl.localparts.has(s.jid.local) && this.hosts.has(s.jid.domain)) return true;
+      if (acl.servers.has(s.jid.domain)) return true;
+    }
+    if (s.ip && acl.ips) {
+      const ip = normalizeIp(s.ip);
+      if (acl.ips.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6')) return true;
+    }
+    return false;
+  }
+
+  /** Evaluates an access rule; the first matching entry decides, and no match means deny. */
+  allowed(rule: string, s: AccessSubject): boolean {
+    const entries = this.rules[rule];
+    if (!entries) return false;
+    for (const e of entries) {
+      if (e === 'allow') return true;
+      if (e === 'deny') return false;
+      if ('allow' in e ? this.matches(e.allow, s) : false) return true;
+      if ('deny' in e ? this.matches(e.deny, s) : false) return false;
+    }
+    return false;
+  }
+}
