@@ -111,10 +111,12 @@ export class AdminChannel {
       case 'passwd':
         return { jid: await s.accounts.setPassword(arg(0), arg(1), arg(2)) };
       case 'unregister': {
-        const jid = Jid.parse(await s.accounts.unregister(arg(0), arg(1)));
+        const auth = s.accounts.hostAuth(arg(1));
+        const jid = Jid.of(s.accounts.username(arg(0)), auth.host);
+        const host = s.hosts.get(auth.host);
+        if (host) await host.removeAccount(jid);
+        else await s.accounts.unregister(jid.local, auth.host);
         for (const t of s.sessions.resources(jid)) t.close(new StreamError('not-authorized', 'Account removed'));
-        const host = s.hosts.get(jid.domain);
-        if (host) await host.bus.run('account/removed', { host, user: jid });
         return { jid: jid.toString() };
       }
       case 'users':

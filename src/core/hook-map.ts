@@ -49,6 +49,8 @@ export interface HookMap {
   'user/unavailable': SessionEvent;
   /** A bound session has ended, for any reason. */
   'session/closed': SessionClosedEvent;
+  /** An account is about to be removed: its data can still be read. */
+  'account/removing': { host: Host; user: Jid };
   /** An account was removed: modules drop what they keep for it. */
   'account/removed': { host: Host; user: Jid };
 }

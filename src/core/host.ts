@@ -51,6 +51,21 @@ export class Host {
     });
   }
 
+  /**
+   * Removes an account through the host's auth backends. Modules hear of it before (roster: cancel the
+   * subscriptions while they are still known) and after; ending the account's sessions is the caller's choice.
+   */
+  async removeAccount(user: Jid): Promise<void> {
+    const bare = user.bare;
+    await this.bus.run('account/removing', { host: this, user: bare });
+    await this.server.accounts.unregister(bare.local, this.name);
+    try {
+      await this.bus.run('account/removed', { host: this, user: bare });
+    } catch {
+      // The account is gone; a failing listener (already logged by the bus) does not bring it back.
+    }
+  }
+
   /** Admin rights follow the 'admin' access rule (the admins list by default). */
   isAdmin(jid: Jid): boolean {
     return this.server.access.allowed('admin', { jid, host: this.name });

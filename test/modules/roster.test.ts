@@ -3,6 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { Jid } from '../../src/xmpp/jid.ts';
 
 const ROSTER = 'jabber:iq:roster';
 
@@ -176,5 +177,23 @@ describe('roster and presence', () => {
     cb.destroy();
     await ca.expect(new RegExp(`<presence[^>]*type="unavailable"[^>]*from="${b}@localhost/r"|<presence[^>]*from="${b}@localhost/r"[^>]*type="unavailable"`));
     await cc.expect(new RegExp(`<presence[^>]*type="unavailable"[^>]*from="${b}@localhost/r"|<presence[^>]*from="${b}@localhost/r"[^>]*type="unavailable"`));
+  });
+
+  it('cancels the subscriptions of a removed account on both sides', async () => {
+    const [a, b] = await users('xa', 'xb');
+    const ca = await login(a as string);
+    const cb = await login(b as string);
+    await getRoster(ca);
+    await getRoster(cb);
+    await available(ca, `${a}@localhost`);
+    await available(cb, `${b}@localhost`);
+    ca.send(`<presence to='${b}@localhost' type='subscribe'/>`);
+    await cb.expect(/type="subscribe"/);
+    cb.send(`<presence to='${a}@localhost' type='subscribed'/>`);
+    await cb.expect(new RegExp(`<item jid="${a}@localhost" subscription="from"/>`));
+    await ca.expect(new RegExp(`<presence from="${b}@localhost/r"`));
+    await t.server.hosts.get('localhost')?.removeAccount(Jid.parse(`${a}@localhost`));
+    await cb.expect(new RegExp(`<item jid="${a}@localhost" subscription="none"/>`));
+    assert.equal(await t.server.storage.accounts.exists('localhost', a as string), false);
   });
 });

@@ -246,13 +246,8 @@ export default defineModule({
 
     async function cancel(user: Jid): Promise<undefined> {
       if (!o.cancel) throw StanzaError.notAllowed('In-band account removal is disabled here');
-      await accounts.unregister(user.local, host.name);
+      await host.removeAccount(user);
       log.info({ user: user.toString() }, 'account removed in-band');
-      try {
-        await host.bus.run('account/removed', { host, user });
-      } catch {
-        // The account is gone; a failing listener (already logged by the bus) does not bring it back.
-      }
       // §3.2: the result goes out first (the core sends it once this returns, without yielding to I/O), then every
       // session of the account ends with not-authorized.
       setImmediate(() => {

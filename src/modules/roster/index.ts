@@ -8,7 +8,8 @@ import { xml } from '../../xml/element.ts';
 import { NS } from '../../xml/ns.ts';
 import { parseElement } from '../../xml/parse.ts';
 import { isSubscriptionType } from '../../xmpp/stanza.ts';
-import { RosterService } from './roster-service.ts';
+import { RosterService, hasFrom, hasTo } from './roster-service.ts';
+import { Jid } from '../../xmpp/jid.ts';
 import { rosterGet, rosterSet } from './roster-iq.ts';
 import { PresenceBroadcaster } from './presence.ts';
 import { Subscriptions } from './subscriptions.ts';
@@ -72,6 +73,20 @@ export default defineModule({
     };
     ctx.hook('presence/bare', inbound, { priority: PRIORITY.FEATURE });
     ctx.hook('presence/full', inbound, { priority: PRIORITY.FEATURE });
+
+    // XEP-0077 §3.2 and RFC 6121: a removed account cancels its subscriptions both ways.
+    ctx.hook('account/removing', async ({ user }) => {
+      const { items } = await roster.get(user);
+      for (const item of items) {
+        const contact = Jid.parse(item.jid);
+        if (hasTo(item.subscription) || item.ask) {
+          await router.route(xml('presence', { type: 'unsubscribe', from: user.toString(), to: contact.toString() }), user, contact);
+        }
+        if (hasFrom(item.subscription)) {
+          await router.route(xml('presence', { type: 'unsubscribed', from: user.toString(), to: contact.toString() }), user, contact);
+        }
+      }
+    });
 
     ctx.hook('session/closed', async ({ session }) => {
       if (!session.available) return;
