@@ -22,6 +22,7 @@ import { createHostAuth } from './auth/create.ts';
 import { AccessControl } from './auth/access.ts';
 import type { HostAuth } from './auth/host-auth.ts';
 import { AdminChannel } from './admin/admin-channel.ts';
+import { ComponentListener } from './component/listener.ts';
 
 export type ServerOptions = {
   logger?: Logger;
@@ -50,7 +51,9 @@ export class ParleyServer implements ServerServices {
   private readonly options: ServerOptions;
   private admin: AdminChannel | undefined;
   /** Bound addresses, known once started. */
-  readonly addresses: { c2s?: AddressInfo; c2sDirectTls?: AddressInfo } = {};
+  readonly addresses: { c2s?: AddressInfo; c2sDirectTls?: AddressInfo; component?: AddressInfo } = {};
+  /** External components (XEP-0114), when listen.component is enabled. */
+  components: ComponentListener | undefined;
 
   constructor(config: Config, options: ServerOptions) {
     this.config = config;
@@ -89,11 +92,14 @@ export class ParleyServer implements ServerServices {
       this.log.info({ host: name, modules: this.modules.loadedOn(host) }, 'host ready');
     }
     const { c2s, c2s_direct_tls } = this.config.listen;
+    // Validates the components section before any port opens.
+    if (this.config.listen.component.enabled) this.components = new ComponentListener(this);
     if (c2s.enabled) this.addresses.c2s = await this.listen(createNetServer(), c2s.bind, c2s.port, 'c2s');
     if (c2s_direct_tls.enabled) {
       const server = createTlsServer({ ...tlsOptions, ALPNProtocols: ['xmpp-client'] });
       this.addresses.c2sDirectTls = await this.listen(server, c2s_direct_tls.bind, c2s_direct_tls.port, 'c2s_direct_tls', 'secureConnection');
     }
+    if (this.components) this.addresses.component = await this.components.start();
     if (this.options.adminChannel !== false) {
       this.admin = new AdminChannel(this, this.config.admin_socket ?? join(this.config.data_dir, 'parley.sock'));
       await this.admin.start();
@@ -130,6 +136,7 @@ export class ParleyServer implements ServerServices {
 
   async stop(): Promise<void> {
     for (const l of this.listeners) l.close();
+    await this.components?.stop();
     await this.admin?.stop();
     for (const s of [...this.sessions.sessions()]) s.close(new StreamError('system-shutdown'));
     // Give clients a moment to read the closing stream, then cut what is left.
