@@ -111,11 +111,44 @@ export interface PushStore {
   removeNode(service: string, node: string): Promise<number>;
 }
 
+/** A small per-account key-value store for minor modules (vCards, private XML, last activity...). */
+export interface KeyValueStore {
+  get(host: string, username: string, ns: string, key: string): Promise<string | undefined>;
+  /** Writes a value (durable when the promise resolves); undefined deletes it. */
+  set(host: string, username: string, ns: string, key: string, value: string | undefined): Promise<void>;
+  /** Every key and value of a namespace for an account. */
+  entries(host: string, username: string, ns: string): Promise<Array<[string, string]>>;
+}
+
+/** A publish-subscribe node owned by an account (XEP-0163 PEP). */
+export type PepNode = { node: string; config: string; createdAt: number };
+export type PepItem = { id: string; payload: string; publisher: string; publishedAt: number };
+
+export interface PepStore {
+  getNode(host: string, username: string, node: string): Promise<PepNode | undefined>;
+  listNodes(host: string, username: string): Promise<PepNode[]>;
+  /** Creates the node or replaces its configuration (serialized by the module). */
+  putNode(host: string, username: string, node: string, config: string): Promise<void>;
+  /** Deletes a node and its items; returns whether it existed. */
+  deleteNode(host: string, username: string, node: string): Promise<boolean>;
+  /**
+   * Publishes (or replaces) an item, then keeps at most `maxItems` newest items; returns the ids dropped.
+   * Item order is publication order: a re-published id moves to the newest place.
+   */
+  publish(host: string, username: string, node: string, item: { id: string; payload: string; publisher: string }, maxItems: number): Promise<string[]>;
+  retract(host: string, username: string, node: string, id: string): Promise<boolean>;
+  /** Items newest first; all when `ids` is omitted, else those ids; at most `max`. */
+  items(host: string, username: string, node: string, opts?: { ids?: string[]; max?: number }): Promise<PepItem[]>;
+  purge(host: string, username: string, node: string): Promise<number>;
+}
+
 export interface Storage {
   readonly accounts: AccountStore;
   readonly roster: RosterStore;
   readonly offline: OfflineStore;
   readonly outbox: OutboxStore;
   readonly push: PushStore;
+  readonly kv: KeyValueStore;
+  readonly pep: PepStore;
   close(): void;
 }

@@ -119,6 +119,36 @@ export function storageContract(name: string, open: () => Storage): void {
       assert.equal(await s.push.disable('a.test', 'alice', 'app.example'), 1);
     });
 
+    it('keeps key-value entries per account and namespace', async () => {
+      await s.kv.set('a.test', 'alice', 'vcard', 'current', '<vCard/>');
+      await s.kv.set('a.test', 'alice', 'private', 'storage:bookmarks', '<storage/>');
+      await s.kv.set('a.test', 'alice', 'private', 'a:first', '<a/>');
+      assert.equal(await s.kv.get('a.test', 'alice', 'vcard', 'current'), '<vCard/>');
+      assert.equal(await s.kv.get('a.test', 'bob', 'vcard', 'current'), undefined);
+      assert.deepEqual(await s.kv.entries('a.test', 'alice', 'private'), [['a:first', '<a/>'], ['storage:bookmarks', '<storage/>']]);
+      await s.kv.set('a.test', 'alice', 'vcard', 'current', undefined);
+      assert.equal(await s.kv.get('a.test', 'alice', 'vcard', 'current'), undefined);
+    });
+
+    it('keeps PEP nodes and items newest first within max_items', async () => {
+      await s.pep.putNode('a.test', 'alice', 'urn:xmpp:avatar:metadata', '{"max_items":2}');
+      assert.equal((await s.pep.getNode('a.test', 'alice', 'urn:xmpp:avatar:metadata'))?.config, '{"max_items":2}');
+      const pub = (id: string) => s.pep.publish('a.test', 'alice', 'urn:xmpp:avatar:metadata', { id, payload: `<m id="${id}"/>`, publisher: 'alice@a.test/x' }, 2);
+      assert.deepEqual(await pub('1'), []);
+      assert.deepEqual(await pub('2'), []);
+      assert.deepEqual(await pub('3'), ['1']);
+      assert.deepEqual(await pub('2'), []);
+      assert.deepEqual((await s.pep.items('a.test', 'alice', 'urn:xmpp:avatar:metadata')).map((i) => i.id), ['2', '3']);
+      assert.deepEqual((await s.pep.items('a.test', 'alice', 'urn:xmpp:avatar:metadata', { max: 1 })).map((i) => i.payload), ['<m id="2"/>']);
+      assert.deepEqual((await s.pep.items('a.test', 'alice', 'urn:xmpp:avatar:metadata', { ids: ['3', 'nope'] })).map((i) => i.id), ['3']);
+      assert.equal(await s.pep.retract('a.test', 'alice', 'urn:xmpp:avatar:metadata', '3'), true);
+      assert.equal(await s.pep.retract('a.test', 'alice', 'urn:xmpp:avatar:metadata', '3'), false);
+      assert.deepEqual((await s.pep.listNodes('a.test', 'alice')).map((n) => n.node), ['urn:xmpp:avatar:metadata']);
+      assert.equal(await s.pep.purge('a.test', 'alice', 'urn:xmpp:avatar:metadata'), 1);
+      assert.equal(await s.pep.deleteNode('a.test', 'alice', 'urn:xmpp:avatar:metadata'), true);
+      assert.equal(await s.pep.getNode('a.test', 'alice', 'urn:xmpp:avatar:metadata'), undefined);
+    });
+
     it('removing an account removes its roster and requests', async () => {
       await s.accounts.create('a.test', 'alice', creds());
       await s.roster.put('a.test', 'alice', item('bob@a.test'));

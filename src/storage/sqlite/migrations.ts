@@ -80,4 +80,38 @@ export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; s
       CREATE INDEX push_registrations_node ON push_registrations (service, node);
     `,
   },
+  {
+    version: 4,
+    name: 'key-value store and personal eventing',
+    sql: `
+      CREATE TABLE kv (
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        ns TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (host, username, ns, key)
+      ) WITHOUT ROWID;
+      CREATE TABLE pep_nodes (
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        node TEXT NOT NULL,
+        config TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (host, username, node)
+      ) WITHOUT ROWID;
+      CREATE TABLE pep_items (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        node TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        publisher TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        UNIQUE (host, username, node, item_id)
+      );
+      CREATE INDEX pep_items_node ON pep_items (host, username, node, seq);
+    `,
+  },
 ];

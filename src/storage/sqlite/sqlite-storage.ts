@@ -6,6 +6,7 @@ import type { ScramCredentials } from '../../c2s/sasl/credentials.ts';
 import { StorageError } from '../../core/errors.ts';
 import type {
   AccountRecord, AccountStore, OfflineMessage, OfflineStore, OutboxJob, OutboxState, OutboxStore, PushRegistration, PushStore, RosterItem,
+  KeyValueStore, PepItem, PepNode, PepStore,
   RosterStore, Storage, Subscription,
 } from '../types.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
@@ -19,6 +20,8 @@ export class SqliteStorage implements Storage {
   readonly offline: OfflineStore;
   readonly outbox: OutboxStore;
   readonly push: PushStore;
+  readonly kv: KeyValueStore;
+  readonly pep: PepStore;
   private readonly statements = new Map<string, StatementSync>();
 
   constructor(path: string) {
@@ -35,6 +38,8 @@ export class SqliteStorage implements Storage {
     this.offline = new SqliteOffline(this);
     this.outbox = new SqliteOutbox(this);
     this.push = new SqlitePush(this);
+    this.kv = new SqliteKeyValue(this);
+    this.pep = new SqlitePep(this);
   }
 
   /** Prepared statements are cached: the same SQL text is compiled once. */
@@ -130,7 +135,7 @@ class SqliteAccounts implements AccountStore {
     this.s.transaction(() => {
       const r = this.s.stmt('DELETE FROM accounts WHERE host = ? AND username = ?').run(host, username);
       if (r.changes === 0) throw new StorageError('NOT_FOUND', `no account ${username}@${host}`);
-      for (const table of ['roster_items', 'roster_versions', 'subscription_requests', 'offline_messages', 'push_registrations']) {
+      for (const table of ['roster_items', 'roster_versions', 'subscription_requests', 'offline_messages', 'push_registrations', 'kv', 'pep_nodes', 'pep_items']) {
         this.s.stmt(`DELETE FROM ${table} WHERE host = ? AND username = ?`).run(host, username);
       }
     });
@@ -338,5 +343,89 @@ class SqlitePush implements PushStore {
 
   async removeNode(service: string, node: string): Promise<number> {
     return Number(this.s.stmt('DELETE FROM push_registrations WHERE service = ? AND node = ?').run(service, node).changes);
+  }
+}
+
+class SqliteKeyValue implements KeyValueStore {
+  private readonly s: SqliteStorage;
+  constructor(s: SqliteStorage) { this.s = s; }
+
+  async get(host: string, username: string, ns: string, key: string): Promise<string | undefined> {
+    const row = this.s.stmt('SELECT value FROM kv WHERE host = ? AND username = ? AND ns = ? AND key = ?').get(host, username, ns, key) as Row | undefined;
+    return row ? String(row.value) : undefined;
+  }
+
+  async set(host: string, username: string, ns: string, key: string, value: string | undefined): Promise<void> {
+    if (value === undefined) {
+      this.s.stmt('DELETE FROM kv WHERE host = ? AND username = ? AND ns = ? AND key = ?').run(host, username, ns, key);
+    } else {
+      this.s.stmt('INSERT INTO kv (host, username, ns, key, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT (host, username, ns, key) DO UPDATE SET value = excluded.value')
+        .run(host, username, ns, key, value);
+    }
+  }
+
+  async entries(host: string, username: string, ns: string): Promise<Array<[string, string]>> {
+    const rows = this.s.stmt('SELECT key, value FROM kv WHERE host = ? AND username = ? AND ns = ? ORDER BY key').all(host, username, ns) as Row[];
+    return rows.map((r) => [String(r.key), String(r.value)]);
+  }
+}
+
+class SqlitePep implements PepStore {
+  private readonly s: SqliteStorage;
+  constructor(s: SqliteStorage) { this.s = s; }
+
+  async getNode(host: string, username: string, node: string): Promise<PepNode | undefined> {
+    const r = this.s.stmt('SELECT node, config, created_at FROM pep_nodes WHERE host = ? AND username = ? AND node = ?').get(host, username, node) as Row | undefined;
+    return r ? { node: String(r.node), config: String(r.config), createdAt: Number(r.created_at) } : undefined;
+  }
+
+  async listNodes(host: string, username: string): Promise<PepNode[]> {
+    const rows = this.s.stmt('SELECT node, config, created_at FROM pep_nodes WHERE host = ? AND username = ? ORDER BY node').all(host, username) as Row[];
+    return rows.map((r) => ({ node: String(r.node), config: String(r.config), createdAt: Number(r.created_at) }));
+  }
+
+  async putNode(host: string, username: string, node: string, config: string): Promise<void> {
+    this.s.stmt('INSERT INTO pep_nodes (host, username, node, config, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (host, username, node) DO UPDATE SET config = excluded.config')
+      .run(host, username, node, config, Date.now());
+  }
+
+  async deleteNode(host: string, username: string, node: string): Promise<boolean> {
+    return this.s.transaction(() => {
+      this.s.stmt('DELETE FROM pep_items WHERE host = ? AND username = ? AND node = ?').run(host, username, node);
+      return Number(this.s.stmt('DELETE FROM pep_nodes WHERE host = ? AND username = ? AND node = ?').run(host, username, node).changes) > 0;
+    });
+  }
+
+  async publish(host: string, username: string, node: string, item: { id: string; payload: string; publisher: string }, maxItems: number): Promise<string[]> {
+    return this.s.transaction(() => {
+      // Delete then insert, so a re-published id becomes the newest.
+      this.s.stmt('DELETE FROM pep_items WHERE host = ? AND username = ? AND node = ? AND item_id = ?').run(host, username, node, item.id);
+      this.s.stmt('INSERT INTO pep_items (host, username, node, item_id, payload, publisher, published_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(host, username, node, item.id, item.payload, item.publisher, Date.now());
+      const old = this.s.stmt('SELECT seq, item_id FROM pep_items WHERE host = ? AND username = ? AND node = ? ORDER BY seq DESC LIMIT -1 OFFSET ?')
+        .all(host, username, node, Math.max(1, maxItems)) as Row[];
+      const del = this.s.stmt('DELETE FROM pep_items WHERE seq = ?');
+      for (const r of old) del.run(Number(r.seq));
+      return old.map((r) => String(r.item_id));
+    });
+  }
+
+  async retract(host: string, username: string, node: string, id: string): Promise<boolean> {
+    return Number(this.s.stmt('DELETE FROM pep_items WHERE host = ? AND username = ? AND node = ? AND item_id = ?').run(host, username, node, id).changes) > 0;
+  }
+
+  async items(host: string, username: string, node: string, opts: { ids?: string[]; max?: number } = {}): Promise<PepItem[]> {
+    const rows = this.s.stmt('SELECT item_id, payload, publisher, published_at FROM pep_items WHERE host = ? AND username = ? AND node = ? ORDER BY seq DESC')
+      .all(host, username, node) as Row[];
+    let items = rows.map((r) => ({ id: String(r.item_id), payload: String(r.payload), publisher: String(r.publisher), publishedAt: Number(r.published_at) }));
+    if (opts.ids) {
+      const wanted = new Set(opts.ids);
+      items = items.filter((i) => wanted.has(i.id));
+    }
+    return opts.max !== undefined ? items.slice(0, opts.max) : items;
+  }
+
+  async purge(host: string, username: string, node: string): Promise<number> {
+    return Number(this.s.stmt('DELETE FROM pep_items WHERE host = ? AND username = ? AND node = ?').run(host, username, node).changes);
   }
 }
