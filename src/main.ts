@@ -15,6 +15,12 @@ export async function runServer(config: Config): Promise<ParleyServer> {
       process.exit(1);
     });
   };
+  // A rejected promise nobody awaited is a bug to log, not a reason to drop every user's connection.
+  process.on('unhandledRejection', (err) => server.log.error({ err }, 'unhandled promise rejection'));
+  process.on('uncaughtException', (err) => {
+    server.log.fatal({ err }, 'uncaught exception; stopping');
+    stop('uncaughtException');
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   try {

@@ -2,7 +2,7 @@
 // register and administer, evaluated first match wins (ejabberd's acl and access_rules).
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Config } from '../config/schema.ts';
-import type { AccessConfig } from '../config/acl-schema.ts';
+import type { AccessConfig, AclConfig } from '../config/acl-schema.ts';
 import { ConfigError } from '../core/errors.ts';
 import { Jid } from '../xmpp/jid.ts';
 import { prepareLocalpart } from '../xmpp/precis.ts';
@@ -25,7 +25,7 @@ export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
 }
 
-function compile(name: string, entry: { user?: string[] | undefined; server?: string[] | undefined; ip?: string[] | undefined }, problems: string[]): CompiledAcl {
+function compile(path: string, entry: { user?: string[] | undefined; server?: string[] | undefined; ip?: string[] | undefined }, problems: string[]): CompiledAcl {
   const acl: CompiledAcl = { users: new Set(), localparts: new Set(), servers: new Set(), ips: undefined };
   for (const u of entry.user ?? []) {
     const jid = Jid.tryParse(u);
@@ -34,7 +34,7 @@ function compile(name: string, entry: { user?: string[] | undefined; server?: st
       try {
         acl.localparts.add(prepareLocalpart(u));
       } catch {
-        problems.push(`acl.${name}.user: invalid user ${u}`);
+        problems.push(`${path}.user: invalid user ${u}`);
       }
     }
   }
@@ -44,7 +44,7 @@ function compile(name: string, entry: { user?: string[] | undefined; server?: st
     const type = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
     const prefix = bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits);
     if (!type || !Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128)) {
-      problems.push(`acl.${name}.ip: invalid network ${net}`);
+      problems.push(`${path}.ip: invalid network ${net}`);
       continue;
     }
     acl.ips ??= new BlockList();
@@ -53,35 +53,24 @@ function compile(name: string, entry: { user?: string[] | undefined; server?: st
   return acl;
 }
 
+type Scope = { acls: Map<string, CompiledAcl>; rules: AccessConfig };
+
 export class AccessControl {
-  private readonly acls = new Map<string, CompiledAcl>();
-  private readonly rules: AccessConfig;
+  private readonly global: Scope;
+  /** Hosts with their own acl, access or admins in host_config. */
+  private readonly perHost = new Map<string, Scope>();
   private readonly hosts: Set<string>;
 
   constructor(config: Config) {
     const problems: string[] = [];
     this.hosts = new Set(config.hosts.map((h) => h.toLowerCase()));
-    for (const [name, entry] of Object.entries(config.acl)) {
-      if ((BUILTIN as readonly string[]).includes(name) && name !== 'admin') problems.push(`acl.${name}: a built-in name`);
-      this.acls.set(name, compile(name, entry, problems));
-    }
-    // The admins list is the built-in admin ACL; an acl.admin entry adds to it.
-    const admin = this.acls.get('admin') ?? compile('admin', {}, problems);
-    for (const a of config.admins) {
-      const jid = Jid.tryParse(a);
-      if (jid) admin.users.add(jid.bareString);
-      else problems.push(`admins: invalid JID ${a}`);
-    }
-    this.acls.set('admin', admin);
-    this.acls.set('loopback', compile('loopback', { ip: ['127.0.0.0/8', '::1/128'] }, problems));
-    this.rules = { ...DEFAULT_ACCESS, ...config.access };
-    for (const [rule, entries] of Object.entries(this.rules)) {
-      for (const e of entries) {
-        const name = typeof e === 'string' ? undefined : 'allow' in e ? e.allow : e.deny;
-        if (name !== undefined && !this.acls.has(name) && !(BUILTIN as readonly string[]).includes(name)) {
-          problems.push(`access.${rule}: unknown acl ${name}`);
-        }
-      }
+    this.global = buildScope(config.acl, config.access, config.admins, '', problems);
+    for (const [host, hc] of Object.entries(config.host_config)) {
+      if (!hc.acl && !hc.access && !hc.admins) continue;
+      this.perHost.set(host.toLowerCase(), buildScope(
+        { ...config.acl, ...hc.acl }, { ...config.access, ...hc.access }, [...config.admins, ...(hc.admins ?? [])],
+        `host_config.${host}.`, problems,
+      ));
     }
     if (problems.length > 0) throw new ConfigError(problems);
   }
@@ -92,7 +81,7 @@ export class AccessControl {
       case 'none': return false;
       case 'local': return s.jid !== undefined && this.hosts.has(s.jid.domain);
     }
-    const acl = this.acls.get(aclName);
+    const acl = (this.perHost.get(s.host) ?? this.global).acls.get(aclName);
     if (!acl) return false;
     if (s.jid) {
       if (acl.users.has(s.jid.bareString)) return true;
@@ -106,9 +95,9 @@ export class AccessControl {
     return false;
   }
 
-  /** Evaluates an access rule; the first matching entry decides, and no match means deny. */
+  /** Evaluates an access rule of the subject's host; the first matching entry decides, and no match means deny. */
   allowed(rule: string, s: AccessSubject): boolean {
-    const entries = this.rules[rule];
+    const entries = (this.perHost.get(s.host) ?? this.global).rules[rule];
     if (!entries) return false;
     for (const e of entries) {
       if (e === 'allow') return true;
@@ -118,4 +107,31 @@ export class AccessControl {
     }
     return false;
   }
+}
+
+function buildScope(aclConfig: AclConfig, access: AccessConfig, admins: string[], prefix: string, problems: string[]): Scope {
+  const acls = new Map<string, CompiledAcl>();
+  for (const [name, entry] of Object.entries(aclConfig)) {
+    if ((BUILTIN as readonly string[]).includes(name) && name !== 'admin') problems.push(`${prefix}acl.${name}: a built-in name`);
+    acls.set(name, compile(`${prefix}acl.${name}`, entry, problems));
+  }
+  // The admins list is the built-in admin ACL; an acl.admin entry adds to it.
+  const admin = acls.get('admin') ?? compile(`${prefix}acl.admin`, {}, problems);
+  for (const a of admins) {
+    const jid = Jid.tryParse(a);
+    if (jid) admin.users.add(jid.bareString);
+    else problems.push(`${prefix}admins: invalid JID ${a}`);
+  }
+  acls.set('admin', admin);
+  acls.set('loopback', compile('loopback', { ip: ['127.0.0.0/8', '::1/128'] }, problems));
+  const rules = { ...DEFAULT_ACCESS, ...access };
+  for (const [rule, entries] of Object.entries(rules)) {
+    for (const e of entries) {
+      const name = typeof e === 'string' ? undefined : 'allow' in e ? e.allow : e.deny;
+      if (name !== undefined && !acls.has(name) && !(BUILTIN as readonly string[]).includes(name)) {
+        problems.push(`${prefix}access.${rule}: unknown acl ${name}`);
+      }
+    }
+  }
+  return { acls, rules };
 }

@@ -48,8 +48,10 @@ const modules = z.record(z.string(), z.union([z.literal(false), z.record(z.strin
 
 const hostOverrides = z.strictObject({
   modules: modules.optional(),
+  acl: AclSchema.optional().describe('ACLs for this host, added to (or replacing by name) the global ones'),
+  access: AccessSchema.optional().describe('access rules for this host, replacing the global rule of the same name'),
   auth: z.record(z.string(), z.unknown()).optional().describe('auth keys for this host; merged over the global auth and validated'),
-  admins: z.array(z.string()).optional(),
+  admins: z.array(z.string()).optional().describe('admins of this host, in addition to the global ones'),
 });
 
 export const ConfigSchema = z.strictObject({

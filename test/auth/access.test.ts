@@ -42,6 +42,31 @@ describe('access control', () => {
     assert.equal(check('bob@localhost', '192.0.2.1'), false);
   });
 
+  it('lets a host have its own ACLs, rules and admins', () => {
+    const ac = new AccessControl(parseConfig({
+      hosts: ['localhost', 'app.test'],
+      admins: ['root@localhost'],
+      host_config: {
+        'app.test': {
+          acl: { staff: { server: ['localhost'] } },
+          access: { c2s: [{ allow: 'staff' }, 'deny'], register: ['allow'] },
+          admins: ['ops@app.test'],
+        },
+      },
+    }));
+    const app = (jid: string, rule: string, ip = '192.0.2.1'): boolean => ac.allowed(rule, { jid: Jid.parse(jid), ip, host: 'app.test' });
+    const local = (jid: string, rule: string, ip = '192.0.2.1'): boolean => ac.allowed(rule, { jid: Jid.parse(jid), ip, host: 'localhost' });
+    assert.equal(app('bob@app.test', 'c2s'), false);
+    assert.equal(app('alice@localhost', 'c2s'), true);
+    assert.equal(local('bob@app.test', 'c2s'), true);
+    assert.equal(app('x@app.test', 'register'), true);
+    assert.equal(local('x@localhost', 'register'), false);
+    assert.equal(app('ops@app.test', 'admin'), true);
+    assert.equal(app('root@localhost', 'admin'), true);
+    assert.equal(local('ops@app.test', 'admin'), false);
+    assert.throws(() => new AccessControl(parseConfig({ host_config: { x: { access: { c2s: [{ allow: 'ghost' }] } } } })), /host_config\.x\.access\.c2s: unknown acl ghost/);
+  });
+
   it('refuses rules naming unknown ACLs and bad networks at start-up', () => {
     assert.throws(() => new AccessControl(parseConfig({ access: { c2s: [{ allow: 'nobody-defined-this' }] } })), (e: unknown) => e instanceof ConfigError && /access\.c2s: unknown acl/.test(e.message));
     assert.throws(() => new AccessControl(parseConfig({ acl: { x: { ip: ['10.0.0.0/33'] } } })), /acl\.x\.ip/);

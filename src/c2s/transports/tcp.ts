@@ -17,11 +17,21 @@ export class TcpTransport implements Transport, StreamParserHandler {
   private corked = false;
   private closedNotified = false;
   private readonly onData = (chunk: Buffer): void => {
-    if (!this.upgrading) this.parser.write(chunk);
+    if (this.upgrading) return;
+    try {
+      this.parser.write(chunk);
+    } catch (err) {
+      // A bug in handling one connection's input must not take the process down: that connection ends.
+      this.onHandlerFailure?.(err, this.remoteAddress);
+      this.socket.destroy();
+    }
   };
+  /** Told of an unexpected exception while handling input, before the connection is cut (shared, not per connection). */
+  private readonly onHandlerFailure: ((err: unknown, ip: string) => void) | undefined;
 
-  constructor(socket: Socket, limits: ParserLimits) {
+  constructor(socket: Socket, limits: ParserLimits, onHandlerFailure?: (err: unknown, ip: string) => void) {
     this.socket = socket;
+    this.onHandlerFailure = onHandlerFailure;
     this.kind = socket instanceof TLSSocket ? 'tls' : 'tcp';
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
