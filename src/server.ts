@@ -123,11 +123,15 @@ export class ParleyServer implements ServerServices {
     });
   }
 
+  private readonly reportHandlerFailure = (err: unknown, ip: string): void => {
+    this.log.error({ err, ip }, 'connection handler failed; connection closed');
+  };
+
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const l = this.config.limits;
-    const transport = new TcpTransport(socket, { maxStanzaBytes: l.stanza_size_preauth, maxDepth: l.max_depth, maxAttrs: l.max_attrs });
+    const transport = new TcpTransport(socket, { maxStanzaBytes: l.stanza_size_preauth, maxDepth: l.max_depth, maxAttrs: l.max_attrs }, this.reportHandlerFailure);
     new ClientSession(transport, this, {
       starttls: this.config.listen.c2s.starttls,
       secureContext: this.secureContext as SecureContext,
