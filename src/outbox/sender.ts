@@ -180,9 +180,12 @@ export class OutboxSender {
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Infinity;
+      // Only retries due before the pass began were covered by it; one that came due during the pass keeps its
+      // place, or it would wait a whole poll interval.
+      const passStart = this.clock.now();
       void this.poll().then(() => {
+        while (this.retryAt.length > 0 && (this.retryAt[0] as number) <= passStart) heapPop(this.retryAt);
         const now = this.clock.now();
-        while (this.retryAt.length > 0 && (this.retryAt[0] as number) <= now) heapPop(this.retryAt);
         this.armAt(Math.min(now + this.pollMs, this.retryAt[0] ?? Infinity));
       });
     }, Math.max(0, at - this.clock.now()));
