@@ -14,7 +14,7 @@ export class TcpTransport implements Transport, StreamParserHandler {
   private readonly parser: StreamParser;
   private upgrading = false;
   private closing = false;
-  private corked = false;
+  private out = '';
   private closedNotified = false;
   private readonly onData = (chunk: Buffer): void => {
     if (this.upgrading) return;
@@ -79,16 +79,17 @@ export class TcpTransport implements Transport, StreamParserHandler {
 
   send(data: string): void {
     if (this.socket.destroyed || this.closing) return;
-    // Writes made in one tick leave in one packet.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(data);
+    // What is sent in one tick leaves in one write (one TLS record, one packet): see flushPending.
+    if (this.out === '') scheduleFlush(this);
+    this.out += data;
+  }
+
+  /** Writes what was queued; called once per tick for every transport with output. */
+  flush(): void {
+    const data = this.out;
+    if (data === '') return;
+    this.out = '';
+    if (!this.socket.destroyed) this.socket.write(data);
   }
 
   startTls(context: SecureContext, done: (err?: Error) => void): void {
@@ -98,10 +99,8 @@ export class TcpTransport implements Transport, StreamParserHandler {
     raw.removeListener('data', this.onData);
     raw.removeAllListeners('close');
     raw.removeAllListeners('error');
-    if (this.corked) {
-      this.corked = false;
-      raw.uncork();
-    }
+    // <proceed/> leaves in clear text before the handshake starts.
+    this.flush();
     const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
     this.socket = secure;
     secure.once('secure', () => {
@@ -133,9 +132,24 @@ export class TcpTransport implements Transport, StreamParserHandler {
 
   close(): void {
     if (this.closing) return;
+    this.flush();
     this.closing = true;
     this.socket.end();
     // A peer that never closes its side must not hold the socket forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
   }
+}
+
+/** Transports with queued output, flushed together at the end of the tick: no timer or closure per connection. */
+const pending: TcpTransport[] = [];
+
+function flushPending(): void {
+  // A flush may queue more (a write error closing a session); those wait for the next round.
+  const batch = pending.splice(0);
+  for (const t of batch) t.flush();
+}
+
+function scheduleFlush(t: TcpTransport): void {
+  if (pending.length === 0) process.nextTick(flushPending);
+  pending.push(t);
 }
