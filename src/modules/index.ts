@@ -8,5 +8,11 @@ import push from './push.ts';
 import pushService from './push-service/index.ts';
 import register from './register/index.ts';
 import roster from './roster/index.ts';
+import vcard from './vcard.ts';
+import vcardXupdate from './vcard-xupdate.ts';
+import privateStorage from './private.ts';
+import version from './version.ts';
+import time from './time.ts';
+import last from './last.ts';
 
-export const builtinModules: ModuleDefinition[] = [disco, ping, roster, offline, offlineWebhook, register, push, pushService] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [disco, ping, roster, offline, offlineWebhook, register, push, pushService, vcard, vcardXupdate, privateStorage, version, time, last] as ModuleDefinition[];
