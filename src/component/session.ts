@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { Element, openTag, serialize } from '../xml/element.ts';
 import { NS } from '../xml/ns.ts';
 import { Jid } from '../xmpp/jid.ts';
-import { IQ_TYPES, PRESENCE_TYPES, errorReply, isStanza } from '../xmpp/stanza.ts';
+import { checkStanzaShape, errorReply, isStanza } from '../xmpp/stanza.ts';
 import { StanzaError, StreamError } from '../core/errors.ts';
 import type { ServerServices } from '../core/host.ts';
 import type { Attrs } from '../xml/element.ts';
@@ -169,7 +169,7 @@ export class ComponentSession implements TransportHandler {
     let to: Jid;
     try {
       to = Jid.parse(rawTo);
-      checkShape(el);
+      checkStanzaShape(el);
     } catch (err) {
       if (err instanceof StanzaError) return this.bounce(el, err);
       throw err;
@@ -244,19 +244,5 @@ export class ComponentSession implements TransportHandler {
     this.unroute = undefined;
     this.directory.closed(this);
     if (this.state === STATE_READY) this.log.info({ reason }, 'component disconnected');
-  }
-}
-
-/** RFC 6120 §8: the stanza shapes the router expects (the same checks it makes on client stanzas). */
-function checkShape(stanza: Element): void {
-  const type = stanza.attrs.type;
-  if (stanza.name === 'iq') {
-    if (stanza.attrs.id === undefined || stanza.attrs.id === '') throw StanzaError.badRequest('IQ without id');
-    if (!(IQ_TYPES as readonly string[]).includes(type ?? '')) throw StanzaError.badRequest('IQ type must be get, set, result or error');
-    if ((type === 'get' || type === 'set') && stanza.getElements().length !== 1) {
-      throw StanzaError.badRequest('IQ get/set must contain exactly one child element');
-    }
-  } else if (stanza.name === 'presence') {
-    if (type !== undefined && !(PRESENCE_TYPES as readonly string[]).includes(type)) throw StanzaError.badRequest(`Unknown presence type ${type}`);
   }
 }

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { Element } from '../xml/element.ts';
 import { Jid } from '../xmpp/jid.ts';
-import { IQ_TYPES, PRESENCE_TYPES, errorReply } from '../xmpp/stanza.ts';
+import { checkStanzaShape, errorReply } from '../xmpp/stanza.ts';
 import { StanzaError } from './errors.ts';
 import type { HookMap, StanzaEvent, StanzaKind } from './hook-map.ts';
 import type { Host } from './host.ts';
@@ -48,7 +48,7 @@ export class Router {
     // RFC 6120 §8.1.2.1: the server adds or overrides 'from' with the sender's full JID.
     stanza.attrs.from = from.toString();
     try {
-      checkShape(stanza);
+      checkStanzaShape(stanza);
       let to: Jid;
       const rawTo = stanza.attrs.to;
       if (rawTo === undefined) {
@@ -122,19 +122,5 @@ export class Router {
     reply.attrs.from = replyFrom.toString();
     reply.attrs.to = from.toString();
     void this.route(reply, replyFrom, from);
-  }
-}
-
-/** RFC 6120 §8: what every stanza must look like before it is routed. */
-function checkShape(stanza: Element): void {
-  const type = stanza.attrs.type;
-  if (stanza.name === 'iq') {
-    if (stanza.attrs.id === undefined || stanza.attrs.id === '') throw StanzaError.badRequest('IQ without id');
-    if (!(IQ_TYPES as readonly string[]).includes(type ?? '')) throw StanzaError.badRequest('IQ type must be get, set, result or error');
-    if ((type === 'get' || type === 'set') && stanza.getElements().length !== 1) {
-      throw StanzaError.badRequest('IQ get/set must contain exactly one child element');
-    }
-  } else if (stanza.name === 'presence') {
-    if (type !== undefined && !(PRESENCE_TYPES as readonly string[]).includes(type)) throw StanzaError.badRequest(`Unknown presence type ${type}`);
   }
 }

@@ -1,6 +1,6 @@
 // Stanza helpers: kinds, type checks and replies (RFC 6120 §8).
 import { Element, xml } from '../xml/element.ts';
-import type { StanzaError } from '../core/errors.ts';
+import { StanzaError } from '../core/errors.ts';
 
 export const MESSAGE_TYPES = ['chat', 'error', 'groupchat', 'headline', 'normal'] as const;
 export const PRESENCE_TYPES = ['error', 'probe', 'subscribe', 'subscribed', 'unavailable', 'unsubscribe', 'unsubscribed'] as const;
@@ -40,4 +40,18 @@ export function errorReply(stanza: Element, err: StanzaError, by?: string): Elem
 /** The result reply to an IQ, with an optional payload. */
 export function iqResult(iq: Element, payload?: Element): Element {
   return xml('iq', { type: 'result', id: iq.attrs.id, to: iq.attrs.from, from: iq.attrs.to }, payload);
+}
+
+/** RFC 6120 §8: what every stanza must look like before it is routed; throws bad-request otherwise. */
+export function checkStanzaShape(stanza: Element): void {
+  const type = stanza.attrs.type;
+  if (stanza.name === 'iq') {
+    if (stanza.attrs.id === undefined || stanza.attrs.id === '') throw StanzaError.badRequest('IQ without id');
+    if (!(IQ_TYPES as readonly string[]).includes(type ?? '')) throw StanzaError.badRequest('IQ type must be get, set, result or error');
+    if ((type === 'get' || type === 'set') && stanza.getElements().length !== 1) {
+      throw StanzaError.badRequest('IQ get/set must contain exactly one child element');
+    }
+  } else if (stanza.name === 'presence') {
+    if (type !== undefined && !(PRESENCE_TYPES as readonly string[]).includes(type)) throw StanzaError.badRequest(`Unknown presence type ${type}`);
+  }
 }
