@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { defineModule } from '../core/module.ts';
 import type { OutboxJob } from '../storage/types.ts';
-import { OutboxSender, PermanentSendError, outboxKind } from '../outbox/sender.ts';
+import { OutboxSender, PermanentSendError, backoffOrder, outboxKind, outboxOptions } from '../outbox/sender.ts';
 import type { Element } from '../xml/element.ts';
 import { NS } from '../xml/ns.ts';
 import { messageType } from '../xmpp/stanza.ts';
@@ -26,17 +26,12 @@ export const OfflineWebhookOptions = z.strictObject({
     .describe('sent as the access_token field (mod_offline_post auth_token), for receivers written for it'),
   types: z.array(z.enum(['chat', 'normal', 'headline'])).min(1).default(['chat', 'normal'])
     .describe('message types posted; mod_offline_post posted chat only'),
-  timeout: z.number().positive().default(10).describe('seconds to wait for the app to answer one request'),
-  max_attempts: z.number().int().min(1).max(100).default(8).describe('attempts before a request is dead-lettered'),
-  backoff_base: z.number().positive().default(10).describe('seconds before the first retry; doubled per attempt, with jitter'),
-  backoff_max: z.number().positive().default(3600).describe('longest wait between two attempts, in seconds'),
-  concurrency: z.number().int().min(1).max(64).default(4).describe('requests in flight at once'),
-  keep_delivered: z.number().positive().default(7).describe('days delivered requests stay in the outbox (for `parley outbox list`)'),
+  ...outboxOptions({ item: 'request', concurrency: 4, keepDeliveredDays: 7, keepWhy: 'for `parley outbox list`' }),
   headers: z.record(
     z.string().regex(HEADER_NAME, 'not a valid header name').refine((h) => !RESERVED.test(h), 'set by Parley, cannot be overridden'),
     z.string().regex(/^[^\r\n]*$/, 'header values cannot contain line breaks'),
   ).default({}).describe('extra request headers, e.g. Authorization'),
-}).refine((o) => o.backoff_max >= o.backoff_base, { message: 'must not be less than backoff_base', path: ['backoff_max'] });
+}).refine(...backoffOrder);
 
 export type OfflineWebhookConfig = z.output<typeof OfflineWebhookOptions>;
 

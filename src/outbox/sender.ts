@@ -1,6 +1,7 @@
 // A background sender over the durable outbox: jobs of one kind are sent with bounded concurrency, retried with
 // exponential back-off and jitter, and dead-lettered after a number of attempts. Webhooks and push providers
 // share it. Routing never waits on it: producers only insert a row and call wake().
+import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { OutboxJob, OutboxStore } from '../storage/types.ts';
 
@@ -290,3 +291,23 @@ function heapPop(h: number[]): void {
   }
   h[i] = last;
 }
+
+/**
+ * The retry options every outbox-backed module offers, with its own defaults and wording: spread into the module's
+ * schema, and check it with `backoffOrder`.
+ */
+export function outboxOptions(o: { item: string; concurrency: number; keepDeliveredDays: number; keepWhy: string }) {
+  return {
+    timeout: z.number().positive().default(10).describe(`seconds to wait for an answer to one ${o.item}`),
+    max_attempts: z.number().int().min(1).max(100).default(8).describe(`attempts before a ${o.item} is dead-lettered`),
+    backoff_base: z.number().positive().default(10).describe('seconds before the first retry; doubled per attempt, with jitter'),
+    backoff_max: z.number().positive().default(3600).describe('longest wait between two attempts, in seconds'),
+    concurrency: z.number().int().min(1).max(64).default(o.concurrency).describe(`${o.item}s in flight at once`),
+    keep_delivered: z.number().positive().default(o.keepDeliveredDays).describe(`days delivered ${o.item}s stay in the outbox (${o.keepWhy})`),
+  };
+}
+
+export const backoffOrder: [(o: { backoff_base: number; backoff_max: number }) => boolean, { message: string; path: string[] }] = [
+  (o) => o.backoff_max >= o.backoff_base,
+  { message: 'must not be less than backoff_base', path: ['backoff_max'] },
+];

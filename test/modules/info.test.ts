@@ -2,9 +2,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { RawClient } from '../helpers/raw-client.ts';
-import { connectClient, xml, type Stanza, type TestClient } from '../helpers/xmpp-client.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { Fixture } from '../helpers/fixture.ts';
+import type { RawClient } from '../helpers/raw-client.ts';
+import { xml, type Stanza, type TestClient } from '../helpers/xmpp-client.ts';
 import type { Subscription } from '../../src/storage/types.ts';
 
 const VERSION = 'jabber:iq:version';
@@ -25,38 +26,17 @@ async function waitFor<T>(fn: () => Promise<T | undefined>, what: string): Promi
 }
 
 describe('server information and last activity', () => {
+  let f: Fixture;
   let t: TestServer;
-  const clients: TestClient[] = [];
-  const raws: RawClient[] = [];
-  let n = 0;
   before(async () => {
-    t = await startServer();
+    f = await Fixture.start();
+    t = f.t;
   });
-  after(async () => {
-    for (const c of clients) await c.stop();
-    for (const r of raws) r.destroy();
-    await t.stop();
-  });
+  after(() => f.stop());
 
-  async function users(...names: string[]): Promise<string[]> {
-    n++;
-    const out = names.map((x) => `${x}${n}`);
-    for (const u of out) await t.register(u, 'pw');
-    return out;
-  }
-
-  async function client(user: string, resource = 'r'): Promise<TestClient> {
-    const c = await connectClient({ port: t.port, username: user, password: 'pw', resource });
-    clients.push(c);
-    return c;
-  }
-
-  async function raw(user: string): Promise<RawClient> {
-    const c = await RawClient.connect(t.port);
-    raws.push(c);
-    await c.login(user, 'pw', 'raw');
-    return c;
-  }
+  const users = (...names: string[]): Promise<string[]> => f.users(...names);
+  const client = (user: string, resource = 'r'): Promise<TestClient> => f.client(user, resource);
+  const raw = (user: string): Promise<RawClient> => f.raw(user, 'raw');
 
   /** `contact` is on `owner`'s roster with this subscription (from: the contact sees the owner's presence). */
   async function rosterItem(owner: string, contact: string, subscription: Subscription): Promise<void> {
@@ -229,19 +209,15 @@ describe('server information and last activity', () => {
 });
 
 describe('software version with show_os', () => {
-  let t: TestServer;
-  let c: TestClient | undefined;
+  let f: Fixture;
   before(async () => {
-    t = await startServer({ modules: { version: { show_os: true } } });
-    await t.register('os', 'pw');
+    f = await Fixture.start({ modules: { version: { show_os: true } } });
   });
-  after(async () => {
-    await c?.stop();
-    await t.stop();
-  });
+  after(() => f.stop());
 
   it('includes the operating system', async () => {
-    c = await connectClient({ port: t.port, username: 'os', password: 'pw' });
+    const [user] = await f.users('os');
+    const c = await f.client(user as string);
     const q = (await c.xmpp.iqCaller.request(xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: VERSION })))).getChild('query', VERSION);
     assert.ok((q?.getChildText('os') ?? '').length > 0);
     assert.equal(q?.getChildText('name'), 'Parley');

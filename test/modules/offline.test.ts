@@ -2,6 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { Fixture } from '../helpers/fixture.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { ParleyServer } from '../../src/server.ts';
 import { builtinModules } from '../../src/modules/index.ts';
@@ -13,29 +14,17 @@ const ping = (c: RawClient, id: string): Promise<unknown> => {
 };
 
 describe('offline messages', () => {
+  let f: Fixture;
   let t: TestServer;
-  const open: RawClient[] = [];
-  let n = 0;
   before(async () => {
-    t = await startServer({ modules: { offline: { quota: 3 } } });
+    f = await Fixture.start({ modules: { offline: { quota: 3 } } });
+    t = f.t;
   });
-  after(async () => {
-    for (const c of open) c.destroy();
-    await t.stop();
-  });
+  after(() => f.stop());
 
-  async function users(...names: string[]): Promise<string[]> {
-    n++;
-    const out = names.map((x) => `${x}${n}`);
-    for (const u of out) await t.register(u, 'pw');
-    return out;
-  }
-  async function login(user: string, resource = 'r'): Promise<RawClient> {
-    const c = await RawClient.connect(t.port);
-    open.push(c);
-    await c.login(user, 'pw', resource);
-    return c;
-  }
+  /** Fresh users per test, so tests do not share roster or storage state. */
+  const users = (...names: string[]): Promise<string[]> => f.users(...names);
+  const login = (user: string, resource = 'r'): Promise<RawClient> => f.raw(user, resource);
 
   it('stores messages for an offline user and delivers them in order, with delay stamps, once', async () => {
     const [a, b] = await users('a', 'b');

@@ -1,45 +1,25 @@
 // XEP-0049 private XML storage, with xmpp.js and raw sockets.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { RawClient } from '../helpers/raw-client.ts';
-import { connectClient, xml, type Stanza, type TestClient } from '../helpers/xmpp-client.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { Fixture } from '../helpers/fixture.ts';
+import type { RawClient } from '../helpers/raw-client.ts';
+import { xml, type Stanza, type TestClient } from '../helpers/xmpp-client.ts';
 
 const PRIVATE = 'jabber:iq:private';
 
 describe('private XML storage', () => {
+  let f: Fixture;
   let t: TestServer;
-  const clients: TestClient[] = [];
-  const raws: RawClient[] = [];
-  let n = 0;
   before(async () => {
-    t = await startServer();
+    f = await Fixture.start();
+    t = f.t;
   });
-  after(async () => {
-    for (const c of clients) await c.stop();
-    for (const r of raws) r.destroy();
-    await t.stop();
-  });
+  after(() => f.stop());
 
-  async function users(...names: string[]): Promise<string[]> {
-    n++;
-    const out = names.map((x) => `${x}${n}`);
-    for (const u of out) await t.register(u, 'pw');
-    return out;
-  }
-
-  async function client(user: string): Promise<TestClient> {
-    const c = await connectClient({ port: t.port, username: user, password: 'pw', resource: 'r' });
-    clients.push(c);
-    return c;
-  }
-
-  async function raw(user: string): Promise<RawClient> {
-    const c = await RawClient.connect(t.port);
-    raws.push(c);
-    await c.login(user, 'pw', 'raw');
-    return c;
-  }
+  const users = (...names: string[]): Promise<string[]> => f.users(...names);
+  const client = (user: string, resource = 'r'): Promise<TestClient> => f.client(user, resource);
+  const raw = (user: string): Promise<RawClient> => f.raw(user, 'raw');
 
   const query = (type: 'get' | 'set', ...children: Stanza[]): Stanza => xml('iq', { type }, xml('query', { xmlns: PRIVATE }, ...children));
   const get = async (c: TestClient, el: Stanza): Promise<Stanza | undefined> =>

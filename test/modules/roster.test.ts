@@ -2,37 +2,24 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { Fixture } from '../helpers/fixture.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { Jid } from '../../src/xmpp/jid.ts';
 
 const ROSTER = 'jabber:iq:roster';
 
 describe('roster and presence', () => {
+  let f: Fixture;
   let t: TestServer;
-  const open: RawClient[] = [];
-  let n = 0;
   before(async () => {
-    t = await startServer();
+    f = await Fixture.start();
+    t = f.t;
   });
-  after(async () => {
-    for (const c of open) c.destroy();
-    await t.stop();
-  });
+  after(() => f.stop());
 
-  /** Fresh users per test, so tests do not share roster state. */
-  async function users(...names: string[]): Promise<string[]> {
-    n++;
-    const out = names.map((x) => `${x}${n}`);
-    for (const u of out) await t.register(u, 'pw');
-    return out;
-  }
-
-  async function login(user: string, resource = 'r'): Promise<RawClient> {
-    const c = await RawClient.connect(t.port);
-    open.push(c);
-    await c.login(user, 'pw', resource);
-    return c;
-  }
+  /** Fresh users per test, so tests do not share roster or storage state. */
+  const users = (...names: string[]): Promise<string[]> => f.users(...names);
+  const login = (user: string, resource = 'r'): Promise<RawClient> => f.raw(user, resource);
 
   async function getRoster(c: RawClient, ver?: string): Promise<string> {
     const id = `g${Math.random().toString(36).slice(2)}`;

@@ -2,47 +2,27 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { startServer, type TestServer } from '../helpers/server.ts';
-import { RawClient } from '../helpers/raw-client.ts';
-import { connectClient, xml, type Stanza, type TestClient } from '../helpers/xmpp-client.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { Fixture } from '../helpers/fixture.ts';
+import type { RawClient } from '../helpers/raw-client.ts';
+import { xml, type Stanza, type TestClient } from '../helpers/xmpp-client.ts';
 
 const VCARD = 'vcard-temp';
 const UPDATE = 'vcard-temp:x:update';
 const MAX = 4096;
 
 describe('vcard-temp and avatars', () => {
+  let f: Fixture;
   let t: TestServer;
-  const clients: TestClient[] = [];
-  const raws: RawClient[] = [];
-  let n = 0;
   before(async () => {
-    t = await startServer({ modules: { vcard: { max_size: MAX } } });
+    f = await Fixture.start({ modules: { vcard: { max_size: MAX } } });
+    t = f.t;
   });
-  after(async () => {
-    for (const c of clients) await c.stop();
-    for (const r of raws) r.destroy();
-    await t.stop();
-  });
+  after(() => f.stop());
 
-  async function users(...names: string[]): Promise<string[]> {
-    n++;
-    const out = names.map((x) => `${x}${n}`);
-    for (const u of out) await t.register(u, 'pw');
-    return out;
-  }
-
-  async function client(user: string, resource = 'r'): Promise<TestClient> {
-    const c = await connectClient({ port: t.port, username: user, password: 'pw', resource });
-    clients.push(c);
-    return c;
-  }
-
-  async function raw(user: string): Promise<RawClient> {
-    const c = await RawClient.connect(t.port);
-    raws.push(c);
-    await c.login(user, 'pw', 'raw');
-    return c;
-  }
+  const users = (...names: string[]): Promise<string[]> => f.users(...names);
+  const client = (user: string, resource = 'r'): Promise<TestClient> => f.client(user, resource);
+  const raw = (user: string): Promise<RawClient> => f.raw(user, 'raw');
 
   /** Mutual presence subscription, written straight to the roster store. */
   async function befriend(a: string, b: string): Promise<void> {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, StanzaError } from '../../core/errors.ts';
 import { defineModule } from '../../core/module.ts';
-import { OutboxSender, PermanentSendError, outboxKind } from '../../outbox/sender.ts';
+import { OutboxSender, PermanentSendError, backoffOrder, outboxKind, outboxOptions } from '../../outbox/sender.ts';
 import type { OutboxJob } from '../../storage/types.ts';
 import { xml, type Element } from '../../xml/element.ts';
 import { NS } from '../../xml/ns.ts';
@@ -46,18 +46,13 @@ export const PushServiceOptions = z.strictObject({
   text: z.string().min(1).max(200).default('New message').describe('alert text when the sender and body are not shown'),
   ttl: z.number().int().min(1).max(28 * 86_400).default(86_400).describe('seconds a notification may wait in the provider for an offline device'),
   ca_file: z.string().min(1).optional().describe('extra trusted CA certificate (PEM) for the provider endpoints: testing and private deployments'),
-  timeout: z.number().positive().default(10).describe('seconds to wait for a provider to answer one request'),
-  max_attempts: z.number().int().min(1).max(100).default(8).describe('attempts before a notification is dead-lettered'),
-  backoff_base: z.number().positive().default(10).describe('seconds before the first retry; doubled per attempt, with jitter'),
-  backoff_max: z.number().positive().default(3600).describe('longest wait between two attempts, in seconds'),
-  concurrency: z.number().int().min(1).max(64).default(8).describe('requests in flight at once, per provider'),
-  keep_delivered: z.number().positive().default(1).describe('days sent notifications stay in the outbox (they may hold a preview)'),
+  ...outboxOptions({ item: 'notification', concurrency: 8, keepDeliveredDays: 1, keepWhy: 'they may hold a preview' }),
   apns: ApnsOptions.optional().describe('Apple Push Notification service'),
   fcm: FcmOptions.optional().describe('Firebase Cloud Messaging (HTTP v1)'),
   webpush: WebPushOptions.optional().describe('Web Push with VAPID, for browsers'),
 })
   .refine((o) => o.apns !== undefined || o.fcm !== undefined || o.webpush !== undefined, { message: 'configure at least one provider: apns, fcm or webpush' })
-  .refine((o) => o.backoff_max >= o.backoff_base, { message: 'must not be less than backoff_base', path: ['backoff_max'] });
+  .refine(...backoffOrder);
 
 type Client = { send(job: PushJob, signal: AbortSignal): Promise<void>; close(): void };
 
