@@ -5,6 +5,7 @@ import type { StanzaEvent } from './hook-map.ts';
 import type { Host } from './host.ts';
 import { PRIORITY } from './hooks.ts';
 import type { IqTarget } from './iq.ts';
+import { iqRequestsOf } from './iq-requests.ts';
 import type { C2sSession } from './session.ts';
 
 const opts = { priority: PRIORITY.DELIVERY, owner: 'delivery' };
@@ -77,7 +78,11 @@ export function registerDeliveryRules(host: Host): void {
 
   const iqByTable = async (e: StanzaEvent, target: IqTarget): Promise<boolean> => {
     const type = e.stanza.attrs.type;
-    if (type !== 'get' && type !== 'set') return true; // results and errors to the server are consumed here
+    if (type !== 'get' && type !== 'set') {
+      // Results and errors end here: they answer a request the server made, or nothing.
+      iqRequestsOf(host).settle(e);
+      return true;
+    }
     const payload = e.stanza.firstElement();
     const handler = payload && host.iq.find(target, type, payload.attrs.xmlns ?? '', payload.name);
     if (!payload || !handler) throw StanzaError.serviceUnavailable();

@@ -24,6 +24,8 @@ export type ServerServices = {
 };
 
 export type Identity = { category: string; type: string; name?: string };
+/** An entry of the host's disco#items (XEP-0030 §4): a service on its own JID, optionally a node of it. */
+export type DiscoItem = { jid: string; node?: string; name?: string };
 
 export class Host {
   readonly name: string;
@@ -34,6 +36,8 @@ export class Host {
   readonly features = new Set<string>();
   readonly accountFeatures = new Set<string>();
   readonly identities: Identity[] = [{ category: 'server', type: 'im', name: 'Parley' }];
+  /** Services listed in the host's disco#items, registered by the modules that run them (ctx.disco.item). */
+  readonly discoItems = new Set<DiscoItem>();
   readonly server: ServerServices;
   readonly log: Logger;
   /** The host's authentication backends: who exists and how passwords are checked. */

@@ -2,6 +2,7 @@
 // opens, orders by `requires`, and records every registration so a module unloads cleanly.
 import { ConfigError } from './errors.ts';
 import type { Host } from './host.ts';
+import { iqRequestsOf } from './iq-requests.ts';
 import type { ModuleContext, ModuleDefinition } from './module.ts';
 import type { ModulesConfig } from '../config/schema.ts';
 import { formatIssues } from '../config/load.ts';
@@ -120,6 +121,9 @@ function makeContext(host: Host, id: string, options: unknown, stops: Array<() =
       set(ns, name, handler, opts) {
         stops.push(host.iq.register('set', ns, name, handler, opts?.to ?? ['host'], owner));
       },
+      request(stanza, timeoutMs) {
+        return iqRequestsOf(host).request(stanza, timeoutMs);
+      },
     },
     disco: {
       feature(ns, opts) {
@@ -129,6 +133,10 @@ function makeContext(host: Host, id: string, options: unknown, stops: Array<() =
           host.features.delete(ns);
           host.accountFeatures.delete(ns);
         });
+      },
+      item(item) {
+        host.discoItems.add(item);
+        stops.push(() => { host.discoItems.delete(item); });
       },
     },
     timer(ms, fn) {

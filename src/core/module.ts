@@ -3,9 +3,10 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Storage } from '../storage/types.ts';
+import type { Element } from '../xml/element.ts';
 import type { FoldHookMap, HookMap } from './hook-map.ts';
 import type { FoldHandler, RunHandler } from './hooks.ts';
-import type { Host, ServerServices } from './host.ts';
+import type { DiscoItem, Host, ServerServices } from './host.ts';
 import type { IqHandler, IqTarget } from './iq.ts';
 import type { Router } from './router.ts';
 import type { SessionManager } from './session-manager.ts';
@@ -41,10 +42,15 @@ export interface ModuleContext<O> {
   iq: {
     get(ns: string, name: string, handler: IqHandler, opts?: { to?: IqTarget[] }): void;
     set(ns: string, name: string, handler: IqHandler, opts?: { to?: IqTarget[] }): void;
+    /** Sends an IQ get/set the server originates (from the host by default); resolves with the result stanza,
+     * rejects with the StanzaError of an error reply or after the timeout (see iq-requests.ts). */
+    request(stanza: Element, timeoutMs?: number): Promise<Element>;
   };
   disco: {
     /** A feature of the host (and, with `account`, of every account on it). */
     feature(ns: string, opts?: { account?: boolean }): void;
+    /** An item of the host's disco#items (a component or service such as MUC or upload). */
+    item(item: DiscoItem): void;
   };
   /** A repeating timer, stopped with the module. */
   timer(ms: number, fn: () => void): void;

@@ -1,6 +1,8 @@
 // The modules that ship with Parley. The core never imports these; the server is handed this list.
 import type { ModuleDefinition } from '../core/module.ts';
 import disco from './disco.ts';
+import caps from './caps.ts';
+import pep from './pep/index.ts';
 import ping from './ping.ts';
 import offline from './offline.ts';
 import offlineWebhook from './offline-webhook.ts';
@@ -15,4 +17,4 @@ import version from './version.ts';
 import time from './time.ts';
 import last from './last.ts';
 
-export const builtinModules: ModuleDefinition[] = [disco, ping, roster, offline, offlineWebhook, register, push, pushService, vcard, vcardXupdate, privateStorage, version, time, last] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [disco, caps, pep, ping, roster, offline, offlineWebhook, register, push, pushService, vcard, vcardXupdate, privateStorage, version, time, last] as ModuleDefinition[];
