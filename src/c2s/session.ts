@@ -8,7 +8,7 @@ import { NS } from '../xml/ns.ts';
 import { Jid } from '../xmpp/jid.ts';
 import { StreamError, SaslFailure } from '../core/errors.ts';
 import type { Host, ServerServices } from '../core/host.ts';
-import type { C2sSession, SessionKey } from '../core/session.ts';
+import type { C2sSession, SessionKey, StanzaTracker } from '../core/session.ts';
 import type { StarttlsPolicy } from '../config/schema.ts';
 import type { z } from 'zod';
 import { isStanza } from '../xmpp/stanza.ts';
@@ -23,6 +23,15 @@ export type C2sOptions = {
 
 const STREAM_NS_DECL = `xmlns:stream='${NS.STREAM}'`;
 
+/** Handles what an abandoned connection still reports (a resumed session left it): nothing. */
+const ABANDONED: TransportHandler = {
+  streamStart: () => undefined,
+  element: () => undefined,
+  streamEnd: () => undefined,
+  error: () => undefined,
+  closed: () => undefined,
+};
+
 export class ClientSession implements C2sSession, TransportHandler {
   readonly id = randomBytes(9).toString('base64url');
   readonly startedAt = Date.now();
@@ -32,15 +41,20 @@ export class ClientSession implements C2sSession, TransportHandler {
   priority = 0;
   presence: Element | undefined;
   rosterRequested = false;
-  /** Authenticated localpart, between SASL success and bind. */
+  /** Authenticated localpart, set at SASL success. */
   user: string | undefined;
+  /** Stream management, when a module enabled it (see StanzaTracker). */
+  tracker: StanzaTracker | undefined;
 
-  private readonly conn: Transport;
+  // The connection and its listener's options change when another connection resumes this session.
+  private conn: Transport;
   private readonly server: ServerServices;
-  private readonly options: C2sOptions;
+  private options: C2sOptions;
   private readonly logXml: boolean;
   private headerSent = false;
   private ended = false;
+  /** Ended by a dropped connection, kept for resumption: sent stanzas still reach the tracker. */
+  private isDetached = false;
   private sasl: SaslNegotiation | undefined;
   private negotiationTimer: NodeJS.Timeout | undefined;
   private state: Map<string, unknown> | undefined;
@@ -72,8 +86,14 @@ export class ClientSession implements C2sSession, TransportHandler {
   get remoteAddress(): string {
     return this.conn.remoteAddress;
   }
+  get lastActivity(): number {
+    return this.conn.lastActivity;
+  }
   get active(): boolean {
-    return !this.ended;
+    return !this.ended || this.isDetached;
+  }
+  get detached(): boolean {
+    return this.isDetached;
   }
   get authenticated(): boolean {
     return this.user !== undefined;
@@ -94,15 +114,22 @@ export class ClientSession implements C2sSession, TransportHandler {
 
   /** Delivers a stanza; modules may suppress it through c2s/outgoing. */
   send(stanza: Element): void {
-    if (this.ended) return;
+    if (this.ended && !this.isDetached) return;
     const host = this.host;
     if (host && host.bus.has('c2s/outgoing')) {
       void host.bus.run('c2s/outgoing', { host, session: this, stanza }).then((suppressed) => {
-        if (!suppressed) this.write(serialize(stanza));
+        if (!suppressed) this.deliver(stanza);
       }, (err) => this.log.error({ err }, 'c2s/outgoing failed'));
       return;
     }
-    this.write(serialize(stanza));
+    this.deliver(stanza);
+  }
+
+  /** Writes the stanza (unless detached), then lets the tracker count it: the tracker may follow it with <r/>. */
+  private deliver(stanza: Element): void {
+    if (!this.ended) this.write(serialize(stanza));
+    else if (!this.isDetached) return;
+    this.tracker?.sent(this, stanza);
   }
 
   /** Writes a nonza or a stanza that needs no hooks. */
@@ -117,6 +144,12 @@ export class ClientSession implements C2sSession, TransportHandler {
   }
 
   close(error?: StreamError): void {
+    if (this.isDetached) {
+      // No connection to write to: the session just ends.
+      this.isDetached = false;
+      void this.cleanup(error ? `detached session ended: ${error.condition}` : 'detached session ended');
+      return;
+    }
     if (this.ended) return;
     if (error) this.log.info({ condition: error.condition, text: error.text }, 'stream error');
     if (!this.headerSent) this.sendHeader(undefined);
@@ -225,6 +258,7 @@ export class ClientSession implements C2sSession, TransportHandler {
         throw new StreamError('not-authorized', 'Authenticate first');
       }
       if (!this.jid) return this.beforeBind(el);
+      this.tracker?.received(this, el);
       return this.server.router.fromClient(this, el);
     }
     if (this.mustStartTls() || !this.authenticated) throw new StreamError('not-authorized', 'Authenticate first');
@@ -303,10 +337,49 @@ export class ClientSession implements C2sSession, TransportHandler {
   closed(): void {
     if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
     this.negotiationTimer = undefined;
-    if (!this.ended) {
-      this.ended = true;
-      void this.cleanup('connection lost');
+    if (this.ended) return;
+    this.ended = true;
+    if (this.jid && this.tracker?.connectionLost(this)) {
+      // Input not yet processed is dropped: the client learns from the resumption's 'h' what to send again.
+      this.isDetached = true;
+      this.inbox.length = 0;
+      this.log.info({ jid: this.jid.toString() }, 'connection lost; session detached');
+      return;
     }
+    void this.cleanup('connection lost');
+  }
+
+  adoptConnection(fresh: C2sSession, preamble: Element[]): void {
+    if (!(fresh instanceof ClientSession) || fresh === this || fresh.jid || fresh.ended || !this.jid) {
+      throw new Error('adoptConnection needs a bound session and a live, unbound one');
+    }
+    if (this.ended && !this.isDetached) throw new Error('adoptConnection: the session has ended');
+    if (!this.ended) {
+      // The client came back before its old connection was seen to drop (RFC 6120 §4.9.3.3 conflict).
+      this.write(serialize(new StreamError('conflict', 'The session was resumed on another connection').toElement()));
+      this.write('</stream:stream>');
+      this.conn.setHandler(ABANDONED);
+      this.conn.close();
+    }
+    this.conn = fresh.conn;
+    this.options = fresh.options;
+    this.conn.setHandler(this);
+    // The fresh session ends without cleanup: it was never bound, so nothing knows of it.
+    fresh.ended = true;
+    fresh.cleaned = true;
+    fresh.sasl = undefined;
+    if (fresh.negotiationTimer) clearTimeout(fresh.negotiationTimer);
+    fresh.negotiationTimer = undefined;
+    // Input from the old connection not yet processed is dropped (the client resends what 'h' does not cover);
+    // what followed <resume/> on the new one comes next.
+    this.inbox.length = 0;
+    this.inbox.push(...fresh.inbox.splice(0));
+    this.headerSent = true;
+    this.ended = false;
+    this.isDetached = false;
+    this.log.info({ jid: this.jid.toString(), transport: this.conn.kind, ip: this.conn.remoteAddress }, 'session resumed');
+    for (const el of preamble) this.write(serialize(el));
+    if (this.inbox.length > 0 && !this.draining) void this.drain();
   }
 
   private async cleanup(reason: string): Promise<void> {

@@ -37,6 +37,18 @@ export interface HookMap {
   'message/offline': StanzaEvent;
   /** Just before a stanza is written to a client's stream; returning true suppresses it. */
   'c2s/outgoing': { host: Host; session: C2sSession; stanza: Element };
+  /**
+   * Stanzas a client confirmed it received (stream management acknowledgements; see StanzaTracker), oldest
+   * first, for the account `user`. `session` is undefined for a late acknowledgement: a client that could not
+   * resume its ended session still says what it had received.
+   */
+  'c2s/acked': { host: Host; user: Jid; session: C2sSession | undefined; stanzas: Element[] };
+  /**
+   * A stanza written to a tracked session that will never be acknowledged: the session ended for good. A handler
+   * returning true has dealt with it; stream management handles the rest (messages go to offline storage or
+   * bounce, as for an unavailable resource). `sentAt` is when it was first sent (ms since the epoch).
+   */
+  'c2s/unacked': { host: Host; session: C2sSession; stanza: Element; sentAt: number };
   /** A top-level element that is not a stanza, from an authenticated client (stream management and the like). */
   'c2s/nonza': { host: Host; session: C2sSession; element: Element };
   /** A stanza from a client that has not authenticated (only over TLS where TLS is required); true if handled. */

@@ -16,5 +16,13 @@ import privateStorage from './private.ts';
 import version from './version.ts';
 import time from './time.ts';
 import last from './last.ts';
+import carbons from './carbons.ts';
+import csi from './csi.ts';
+import keepalive from './keepalive.ts';
+import blocking from './blocking.ts';
+import smacks from './smacks/index.ts';
 
-export const builtinModules: ModuleDefinition[] = [disco, caps, pep, ping, roster, offline, offlineWebhook, register, push, pushService, vcard, vcardXupdate, privateStorage, version, time, last] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [
+  disco, caps, pep, ping, roster, offline, offlineWebhook, register, push, pushService,
+  vcard, vcardXupdate, privateStorage, version, time, last, smacks, carbons, csi, keepalive, blocking,
+] as ModuleDefinition[];

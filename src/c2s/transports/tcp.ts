@@ -16,7 +16,9 @@ export class TcpTransport implements Transport, StreamParserHandler {
   private closing = false;
   private out = '';
   private closedNotified = false;
+  lastActivity = Date.now();
   private readonly onData = (chunk: Buffer): void => {
+    this.lastActivity = Date.now();
     if (this.upgrading) return;
     try {
       this.parser.write(chunk);

@@ -20,6 +20,8 @@ export interface Transport {
   readonly remoteAddress: string;
   /** Whether STARTTLS can be negotiated on this transport now. */
   readonly canStartTls: boolean;
+  /** When bytes last arrived (ms since the epoch), set on every chunk. */
+  readonly lastActivity: number;
   setHandler(handler: TransportHandler): void;
   send(data: string): void;
   /** Starts TLS in place after <proceed/> was sent; input until the handshake ends is discarded. */
