@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { defineModule } from '../core/module.ts';
 import { PRIORITY } from '../core/hooks.ts';
 import { SessionKey, type C2sSession } from '../core/session.ts';
+import { Jid } from '../xmpp/jid.ts';
 import { xml, type Element } from '../xml/element.ts';
 import { NS } from '../xml/ns.ts';
 
@@ -124,6 +125,21 @@ export default defineModule({
       if (state.held.size >= max) release(session, state);
       return true;
     }, { priority: CSI_PRIORITY });
+
+    // A session that ends for good with messages still held (receipts, markers, chat states): they are routed
+    // again to the account, so they are stored for its next login or bounced, never silently lost. Held presence
+    // is only a snapshot and goes with the session.
+    ctx.hook('session/closed', async ({ session }) => {
+      const state = session.get(STATE);
+      if (!state || state.held.size === 0) return;
+      session.set(STATE, undefined);
+      for (const stanza of state.held.values()) {
+        if (stanza.name !== 'message') continue;
+        const from = Jid.tryParse(stanza.attrs.from ?? '') ?? ctx.host.jid;
+        const to = Jid.tryParse(stanza.attrs.to ?? '') ?? session.jid;
+        if (to) await ctx.router.route(stanza, from, to);
+      }
+    });
 
     /**
      * Sends what is held, in order. Each stanza goes through send() again, marked so this handler passes it:

@@ -53,6 +53,28 @@ describe('client state indication', () => {
     return until(c, /<\/stream:stream>/);
   }
 
+  it('routes messages still held when the session ends, so a receipt is stored for the next login', async () => {
+    const [alice, bob] = await f.users('heldA', 'heldB') as [string, string];
+    const a = await f.raw(alice, 'r');
+    a.send('<presence/>');
+    await a.expect(/<presence [^>]*\/>/);
+    a.send(`<inactive xmlns='${CSI}'/>`);
+    await sync(a, 'held1');
+    const b = await f.raw(bob, 'b');
+    // A delivery receipt has no body: an inactive client does not get it at once.
+    b.send(`<message to='${alice}@localhost/r' id='rcpt1'><received xmlns='urn:xmpp:receipts' id='m1'/></message>`);
+    await sync(b, 'held2');
+    // No round trip on a's stream: an IQ result is urgent and would release what is held.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.doesNotMatch(a.buffer, /rcpt1/);
+    a.destroy();
+    for (let i = 0; i < 100 && (await f.t.server.storage.offline.count('localhost', alice)) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const again = await f.raw(alice, 'again');
+    again.send('<presence/>');
+    const got = await again.expect(/<message[^>]*id="rcpt1"[\s\S]*?<\/message>/);
+    assert.match(got[0], /<received xmlns="urn:xmpp:receipts" id="m1"\/>/);
+  });
+
   it('writes no presence or chat state to an inactive client', async () => {
     const [alice, bob] = await f.users('alice', 'bob') as [string, string];
     const a = await f.raw(alice, 'r');
