@@ -43,6 +43,14 @@ export class Accounts {
     return `${u}@${auth.host}`;
   }
 
+  /** XEP-0484: forgets every FAST token of an account (`parley fast-revoke`); returns how many clients had one. */
+  async revokeFastTokens(user: string, host: string): Promise<{ jid: string; revoked: number }> {
+    const auth = this.hostAuth(host);
+    const u = this.username(user);
+    if (!auth.fastTokens) throw new AccountError('NOT_SUPPORTED', `${auth.host} keeps no FAST tokens`);
+    return { jid: `${u}@${auth.host}`, revoked: await auth.fastTokens.revokeAll(u) };
+  }
+
   async unregister(user: string, host: string): Promise<string> {
     const auth = this.hostAuth(host);
     const u = this.username(user);

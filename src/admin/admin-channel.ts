@@ -110,6 +110,8 @@ export class AdminChannel {
         return { jid: await s.accounts.register(arg(0), arg(1), arg(2)) };
       case 'passwd':
         return { jid: await s.accounts.setPassword(arg(0), arg(1), arg(2)) };
+      case 'fast-revoke':
+        return await s.accounts.revokeFastTokens(arg(0), arg(1));
       case 'unregister': {
         const auth = s.accounts.hostAuth(arg(1));
         const jid = Jid.of(s.accounts.username(arg(0)), auth.host);

@@ -32,5 +32,5 @@ export async function createHostAuth(config: Config, host: string, storage: Stor
         break;
     }
   }
-  return new HostAuth(host, backends, auth.mechanisms, auth.brute_force);
+  return new HostAuth(host, backends, auth.mechanisms, auth.brute_force, storage.kv);
 }

@@ -5,6 +5,8 @@ import { AccountError } from './account-error.ts';
 import { anonymousUsername } from './anonymous.ts';
 import type { AuthBackend } from './types.ts';
 import { LoginFailures, type LoginFailureOptions } from './login-failures.ts';
+import { FastTokens } from './fast-tokens.ts';
+import type { KeyValueStore } from '../storage/types.ts';
 
 export class HostAuth {
   readonly host: string;
@@ -12,12 +14,15 @@ export class HostAuth {
   private readonly preference: readonly string[];
   /** Failed logins per IP on this host (brute-force protection). */
   readonly failures: LoginFailures;
+  /** XEP-0484 tokens of the host's accounts, when the host has storage for them. */
+  readonly fastTokens: FastTokens | undefined;
 
-  constructor(host: string, backends: AuthBackend[], preference: readonly string[], bruteForce: LoginFailureOptions) {
+  constructor(host: string, backends: AuthBackend[], preference: readonly string[], bruteForce: LoginFailureOptions, kv?: KeyValueStore) {
     this.host = host;
     this.backends = backends;
     this.preference = preference;
     this.failures = new LoginFailures(bruteForce);
+    this.fastTokens = kv ? new FastTokens(kv, host) : undefined;
   }
 
   /** Mechanisms this host's backends can serve on a connection, in the configured order of preference. */
@@ -71,6 +76,12 @@ export class HostAuth {
   }
 
   async setPassword(user: string, password: string): Promise<void> {
+    await this.changePassword(user, password);
+    // A new password ends every FAST token (XEP-0484 §6): a stolen device must not outlive it.
+    await this.fastTokens?.revokeAll(user);
+  }
+
+  private async changePassword(user: string, password: string): Promise<void> {
     // The password changes where the account lives.
     for (const b of this.backends) {
       if (b.setPassword && (await b.userExists(user))) return b.setPassword(user, password);

@@ -15,6 +15,7 @@ import { isStanza } from '../xmpp/stanza.ts';
 import type { Transport, TransportHandler } from './transports/transport.ts';
 import { SaslNegotiation } from './sasl-negotiation.ts';
 import { bindResource } from './bind.ts';
+import { SASL2_NS, Sasl2Negotiation, type Sasl2Stream } from './sasl2.ts';
 
 export type C2sOptions = {
   starttls: z.infer<typeof StarttlsPolicy>;
@@ -32,7 +33,7 @@ const ABANDONED: TransportHandler = {
   closed: () => undefined,
 };
 
-export class ClientSession implements C2sSession, TransportHandler {
+export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream {
   readonly id = randomBytes(9).toString('base64url');
   readonly startedAt = Date.now();
   host: Host | undefined;
@@ -56,12 +57,18 @@ export class ClientSession implements C2sSession, TransportHandler {
   /** Ended by a dropped connection, kept for resumption: sent stanzas still reach the tracker. */
   private isDetached = false;
   private sasl: SaslNegotiation | undefined;
+  private sasl2: Sasl2Negotiation | undefined;
+  /** SASL2 success being built: writes wait, nonzas are collected for <success/> (see sasl2Hold). */
+  private held: { nonzas: Element[]; writes: string[]; onResumed: (jid: Jid, preamble: Element[]) => Element[] } | undefined;
   private negotiationTimer: NodeJS.Timeout | undefined;
   private state: Map<string, unknown> | undefined;
   /** Stanzas are processed one at a time, in order (RFC 6120 §10.1). */
   private readonly inbox: Element[] = [];
   private draining = false;
   private cleaned = false;
+  /** A stream header was received on this connection; the first one of a direct-TLS connection is being answered. */
+  private anyStream = false;
+  private opening = false;
 
   constructor(transport: Transport, server: ServerServices, options: C2sOptions) {
     this.conn = transport;
@@ -134,12 +141,17 @@ export class ClientSession implements C2sSession, TransportHandler {
 
   /** Writes a nonza or a stanza that needs no hooks. */
   sendRaw(el: Element): void {
-    this.write(serialize(el));
+    if (this.held) this.held.nonzas.push(el);
+    else this.write(serialize(el));
   }
 
-  private write(data: string): void {
+  private write(data: string, logAs?: string): void {
     if (this.ended) return;
-    if (this.logXml) this.log.info({ dir: 'out', xml: data }, 'xml');
+    if (this.held) {
+      this.held.writes.push(data);
+      return;
+    }
+    if (this.logXml) this.log.info({ dir: 'out', xml: logAs ?? data }, 'xml');
     this.conn.send(data);
   }
 
@@ -151,6 +163,7 @@ export class ClientSession implements C2sSession, TransportHandler {
       return;
     }
     if (this.ended) return;
+    this.held = undefined;
     if (error) this.log.info({ condition: error.condition, text: error.text }, 'stream error');
     if (!this.headerSent) this.sendHeader(undefined);
     if (error) this.write(serialize(error.toElement()));
@@ -183,6 +196,25 @@ export class ClientSession implements C2sSession, TransportHandler {
     const host = domain && domain.local === '' && domain.resource === '' ? this.server.hosts.get(domain.domain) : undefined;
     if (host && (!this.host || this.host === host)) this.host = host;
     const clientFrom = attrs.from !== undefined && Jid.tryParse(attrs.from) ? attrs.from : undefined;
+    if (this.conn.secure && !this.anyStream) {
+      // The first stream of a direct-TLS connection is answered one macrotask later: xmpp.js listens for our
+      // header only once its own header's TLS write has completed, and over loopback our answer can come first.
+      // With SASL2 there is no later stream restart to recover from that; input meanwhile waits in the inbox.
+      this.anyStream = true;
+      this.opening = true;
+      setImmediate(() => {
+        this.opening = false;
+        if (this.ended) return;
+        this.openStream(name, ns, attrs, contentNs, host, clientFrom);
+        if (this.inbox.length > 0 && !this.draining) void this.drain();
+      });
+      return;
+    }
+    this.anyStream = true;
+    this.openStream(name, ns, attrs, contentNs, host, clientFrom);
+  }
+
+  private openStream(name: string, ns: string, attrs: Attrs, contentNs: string, host: Host | undefined, clientFrom: string | undefined): void {
     this.sendHeader(clientFrom);
     if (name !== 'stream' || ns !== NS.STREAM) return this.streamError(new StreamError('invalid-namespace', 'Expected a stream in the streams namespace'));
     if (contentNs !== NS.CLIENT) return this.streamError(new StreamError('invalid-namespace', 'Content namespace must be jabber:client'));
@@ -209,6 +241,7 @@ export class ClientSession implements C2sSession, TransportHandler {
       if (!this.authenticated) {
         const mechs = SaslNegotiation.offered(host, this.conn);
         features.append(xml('mechanisms', { xmlns: NS.SASL }, mechs.map((m) => xml('mechanism', null, m))));
+        features.append(await Sasl2Negotiation.feature(host, this, this.conn));
         features.append(...(await host.bus.fold('c2s/features-preauth', { host, session: this }, [])));
       } else if (!this.jid) {
         features.append(xml('bind', { xmlns: NS.BIND }));
@@ -223,7 +256,7 @@ export class ClientSession implements C2sSession, TransportHandler {
     if (this.ended) return;
     if (this.logXml) this.log.info({ dir: 'in', xml: redact(el) }, 'xml');
     this.inbox.push(el);
-    if (!this.draining) void this.drain();
+    if (!this.draining && !this.opening) void this.drain();
   }
 
   private async drain(): Promise<void> {
@@ -250,6 +283,7 @@ export class ClientSession implements C2sSession, TransportHandler {
     const ns = el.attrs.xmlns;
     if (el.name === 'starttls' && ns === NS.TLS) return this.onStartTls();
     if (ns === NS.SASL) return this.onSasl(el);
+    if (ns === SASL2_NS) return this.onSasl2(el);
     if (isStanza(el)) {
       if (!this.authenticated) {
         // In-band registration answers some stanzas before authentication; anything else is refused.
@@ -307,6 +341,63 @@ export class ClientSession implements C2sSession, TransportHandler {
       this.headerSent = false;
       this.conn.restart();
     }
+  }
+
+  // --- XEP-0388 SASL2 (src/c2s/sasl2.ts drives it; these are the stream operations it needs) ---
+
+  private async onSasl2(el: Element): Promise<void> {
+    const host = this.host as Host;
+    if (this.authenticated) throw new StreamError('policy-violation', 'Already authenticated');
+    if (this.mustStartTls() || !this.conn.secure) throw new StreamError('policy-violation', 'SASL2 is offered after TLS only');
+    this.sasl2 ??= new Sasl2Negotiation(this, host, this.conn, this.server);
+    if (await this.sasl2.handle(el)) throw new StreamError('policy-violation', 'Too many failed authentication attempts');
+  }
+
+  get session(): C2sSession {
+    return this;
+  }
+
+  sasl2Authenticated(user: string): void {
+    this.user = user;
+    this.sasl = undefined;
+    this.sasl2 = undefined;
+    const l = this.server.config.limits;
+    this.conn.setLimits({ maxStanzaBytes: l.stanza_size, maxDepth: l.max_depth, maxAttrs: l.max_attrs });
+  }
+
+  sasl2Bind(jid: Jid): void {
+    this.jid = jid;
+    this.server.sessions.add(this, jid);
+    if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
+    this.negotiationTimer = undefined;
+    this.log.info({ jid: jid.toString() }, 'resource bound (Bind2)');
+  }
+
+  sasl2Hold(onResumed: (jid: Jid, preamble: Element[]) => Element[]): void {
+    this.held = { nonzas: [], writes: [], onResumed };
+  }
+
+  sasl2TakeNonzas(): Element[] {
+    return this.held ? this.held.nonzas.splice(0) : [];
+  }
+
+  sasl2Release(first: Element): void {
+    const held = this.held;
+    this.held = undefined;
+    // A FAST token in <success/> is a credential: never logged.
+    this.write(serialize(first), this.logXml ? serialize(first).replace(/ token="[^"]*"/g, ' token="[redacted]"') : undefined);
+    if (!held) return;
+    for (const el of held.nonzas) this.write(serialize(el));
+    for (const data of held.writes) this.write(data);
+  }
+
+  async sasl2Bound(): Promise<void> {
+    const host = this.host as Host;
+    await host.bus.run('session/bound', { host, session: this });
+  }
+
+  sasl2SendFeatures(): Promise<void> {
+    return this.sendFeatures();
   }
 
   private async beforeBind(el: Element): Promise<void> {
@@ -368,6 +459,11 @@ export class ClientSession implements C2sSession, TransportHandler {
     fresh.ended = true;
     fresh.cleaned = true;
     fresh.sasl = undefined;
+    fresh.sasl2 = undefined;
+    // Resumed inline in SASL2: <success/> (with <resumed/> in it) comes first.
+    const held = fresh.held;
+    fresh.held = undefined;
+    if (held) preamble = held.onResumed(this.jid, preamble);
     if (fresh.negotiationTimer) clearTimeout(fresh.negotiationTimer);
     fresh.negotiationTimer = undefined;
     // Input from the old connection not yet processed is dropped (the client resends what 'h' does not cover);
@@ -408,6 +504,6 @@ function escapeQuote(s: string): string {
 
 /** SASL payloads carry credentials: never log them. */
 function redact(el: Element): string {
-  if (el.attrs.xmlns === NS.SASL && el.children.length > 0) return serialize(new Element(el.name, el.attrs, ['[redacted]']));
+  if ((el.attrs.xmlns === NS.SASL || el.attrs.xmlns === SASL2_NS) && el.children.length > 0) return serialize(new Element(el.name, el.attrs, ['[redacted]']));
   return serialize(el);
 }

@@ -22,6 +22,7 @@ const USAGE = `Usage: parley <command> [--config FILE]
   unregister USER HOST           delete an account and its data
   passwd USER HOST PASSWORD      change a password
   users HOST                     list the accounts of a host
+  fast-revoke USER HOST          revoke the account's FAST tokens (XEP-0484): clients must log in with the password
   connected                      list connected sessions (server must run)
   kick JID                       disconnect a session or every session of an account
   status                         is the server running, and how is it doing
@@ -42,7 +43,7 @@ function adminSocket(config: Config): string {
   return config.admin_socket ?? join(config.data_dir, 'parley.sock');
 }
 
-const ACCOUNT_COMMANDS: Record<string, number> = { register: 3, unregister: 2, passwd: 3, users: 1 };
+const ACCOUNT_COMMANDS: Record<string, number> = { register: 3, unregister: 2, passwd: 3, users: 1, 'fast-revoke': 2 };
 const SERVER_COMMANDS: Record<string, number> = { connected: 0, kick: 1, status: 0 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -169,6 +170,7 @@ async function runAccountCommand(accounts: Accounts, cmd: string, a: string[]): 
     case 'register': return { jid: await accounts.register(x, y, z) };
     case 'unregister': return { jid: await accounts.unregister(x, y) };
     case 'passwd': return { jid: await accounts.setPassword(x, y, z) };
+    case 'fast-revoke': return accounts.revokeFastTokens(x, y);
     default: return accounts.list(x);
   }
 }
@@ -179,6 +181,7 @@ function print(cmd: string, result: unknown): void {
     case 'register': process.stdout.write(`registered ${String(r.jid)}\n`); break;
     case 'unregister': process.stdout.write(`unregistered ${String(r.jid)}\n`); break;
     case 'passwd': process.stdout.write(`password changed for ${String(r.jid)}\n`); break;
+    case 'fast-revoke': process.stdout.write(`revoked FAST tokens of ${String(r.revoked)} client(s) for ${String(r.jid)}\n`); break;
     case 'users': for (const u of result as string[]) process.stdout.write(`${u}\n`); break;
     case 'kick': process.stdout.write(`kicked ${String(r.kicked)} session(s)\n`); break;
     case 'connected':

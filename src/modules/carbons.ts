@@ -108,6 +108,12 @@ export default defineModule({
     };
     ctx.iq.set(CARBONS_NS.CARBONS, 'enable', toggle(true), { to: ['account', 'host'] });
     ctx.iq.set(CARBONS_NS.CARBONS, 'disable', toggle(false), { to: ['account', 'host'] });
+    // XEP-0386 §2.3: <enable/> inside a Bind2 request turns carbons on for the new session.
+    ctx.hook('c2s/inline', ({ session, element, context }) => {
+      if (context !== 'bind2' || !element.is('enable', CARBONS_NS.CARBONS)) return false;
+      session.set(ENABLED, true);
+      return true;
+    });
 
     /** The account's carbons-enabled sessions, or undefined (the common case) without an allocation. */
     const enabledOf = (user: Jid): C2sSession[] | undefined => {

@@ -86,7 +86,11 @@ export default defineModule({
     // §4.1: offered once the client has authenticated.
     ctx.fold('c2s/features', (_e, features) => [...features, xml('csi', { xmlns: CSI_NS })]);
 
-    ctx.hook('c2s/nonza', ({ session, element }) => {
+    // XEP-0386 §2.3: the same <active/> or <inactive/> inside a Bind2 request sets the new session's state.
+    ctx.hook('c2s/inline', ({ session, element, context }) => context === 'bind2' && csiState(session, element));
+    ctx.hook('c2s/nonza', ({ session, element }) => csiState(session, element));
+
+    function csiState(session: C2sSession, element: Element): boolean {
       if (element.attrs.xmlns !== CSI_NS) return false;
       if (element.name === 'inactive') {
         session.set(STATE, session.get(STATE) ?? { held: new Map(), seq: 0, releasing: undefined });
@@ -100,7 +104,7 @@ export default defineModule({
         return true;
       }
       return false;
-    });
+    }
 
     ctx.hook('c2s/outgoing', ({ session, stanza }) => {
       const state = session.get(STATE);

@@ -201,6 +201,21 @@ export default defineModule({
       }
     });
 
+    // Inline (XEP-0388, XEP-0386): <enable/> inside Bind2's <bind/>, <resume/> inside SASL2's <authenticate/>;
+    // the answers land inside <bound/> and <success/>.
+    ctx.hook('c2s/inline', async ({ session, element, context }) => {
+      if (element.attrs.xmlns !== SM_NS) return false;
+      if (context === 'bind2' && element.name === 'enable') {
+        enable(session, element);
+        return true;
+      }
+      if (context === 'sasl2' && element.name === 'resume') {
+        await resume(session, element);
+        return true;
+      }
+      return false;
+    });
+
     // First, so the session stops being resumable the moment it closes (handlers start synchronously).
     ctx.hook('session/closed', ({ session }) => {
       const st = session.get(STATE);
