@@ -21,12 +21,10 @@ declare module '../core/hook-map.ts' {
   }
 }
 
-/**
- * Namespaces (from c2s/features) advertised as Bind2 inline features. CSI (urn:xmpp:csi:0) is accepted inline
- * but not yet listed: test/modules/csi.test.ts asserts the namespace is absent from pre-auth features.
- */
+/** Namespaces (from c2s/features) advertised as Bind2 inline features (XEP-0386 §5). */
 const INLINE_FEATURES: Record<string, string> = {
   'urn:xmpp:sm:3': 'urn:xmpp:sm:3',
+  'urn:xmpp:csi:0': 'urn:xmpp:csi:0',
 };
 const CARBONS_NS = 'urn:xmpp:carbons:2';
 

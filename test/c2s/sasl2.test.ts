@@ -58,7 +58,7 @@ describe('SASL2, Bind2 and FAST', () => {
       const auth = features.match(/<authentication xmlns="urn:xmpp:sasl:2">([\s\S]*?)<\/authentication>/)?.[1] ?? '';
       assert.match(auth, /^<mechanism>SCRAM-SHA-256-PLUS<\/mechanism>/);
       assert.match(auth, /<mechanism>PLAIN<\/mechanism><inline>/);
-      assert.match(auth, /<inline><bind xmlns="urn:xmpp:bind:0"><inline><feature var="urn:xmpp:sm:3"\/><feature var="urn:xmpp:carbons:2"\/><\/inline><\/bind>/);
+      assert.match(auth, /<inline><bind xmlns="urn:xmpp:bind:0"><inline><feature var="urn:xmpp:sm:3"\/><feature var="urn:xmpp:csi:0"\/><feature var="urn:xmpp:carbons:2"\/><\/inline><\/bind>/);
       assert.match(auth, /<sm xmlns="urn:xmpp:sm:3"\/><fast xmlns="urn:xmpp:fast:0"><mechanism>HT-SHA-256-NONE<\/mechanism><\/fast><\/inline>$/);
     } finally {
       c.socket.destroy();
