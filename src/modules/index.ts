@@ -21,8 +21,9 @@ import csi from './csi.ts';
 import keepalive from './keepalive.ts';
 import blocking from './blocking.ts';
 import smacks from './smacks/index.ts';
+import mam from './mam/index.ts';
 
 export const builtinModules: ModuleDefinition[] = [
   disco, caps, pep, ping, roster, offline, offlineWebhook, register, push, pushService,
-  vcard, vcardXupdate, privateStorage, version, time, last, smacks, carbons, csi, keepalive, blocking,
+  vcard, vcardXupdate, privateStorage, version, time, last, smacks, carbons, csi, keepalive, blocking, mam,
 ] as ModuleDefinition[];

@@ -142,6 +142,80 @@ export interface PepStore {
   purge(host: string, username: string, node: string): Promise<number>;
 }
 
+/** Which side of a conversation an archived message was on, seen from the archive's owner. */
+export type ArchiveDirection = 'in' | 'out';
+
+/** One message of a user's archive (XEP-0313). */
+export type ArchivedMessage = {
+  /** Opaque, unpredictable, unique within the archive and never reused (XEP-0313 §3, XEP-0359). */
+  id: string;
+  /** When it was archived, in ms; never decreases along the archive's order. */
+  at: number;
+  /** The other party: the recipient of an outgoing message, the sender of an incoming one. */
+  with: string;
+  direction: ArchiveDirection;
+  /** The message as stored (serialized XML). */
+  stanza: string;
+};
+
+/** Filters of an archive query; every one narrows the result set. */
+export type ArchiveFilter = {
+  /** A bare JID matches either party's bare address; a full JID matches exactly. */
+  with?: string | undefined;
+  /** Inclusive bounds on `at`, in ms. */
+  start?: number | undefined;
+  end?: number | undefined;
+  /** Exclusive bounds by message id (XEP-0313 before-id/after-id); NOT_FOUND when unknown. */
+  afterId?: string | undefined;
+  beforeId?: string | undefined;
+  /** Only these messages; NOT_FOUND when one is unknown. */
+  ids?: string[] | undefined;
+  /** Full-text search on the indexed text (see `ArchiveStore.fullText`): every word must occur. */
+  text?: string | undefined;
+};
+
+/** XEP-0059 paging: `before` (an id, or '' for the last page) pages backwards, `after` or `index` forwards. */
+export type ArchivePageRequest = { max: number; after?: string | undefined; before?: string | undefined; index?: number | undefined };
+
+export type ArchivePage = {
+  /** Oldest first, whatever the paging direction. */
+  messages: ArchivedMessage[];
+  /**
+   * Messages matching the filters, ignoring paging; undefined when counting would mean reading a great many
+   * rows (XEP-0059 §2.2 lets a server leave the count out then).
+   */
+  count: number | undefined;
+  /** Position of the first message in the filtered set, when it is cheap to know. */
+  firstIndex: number | undefined;
+  /** No further message in the paging direction: the page was not cut by `max`. */
+  complete: boolean;
+};
+
+export const ARCHIVE_DEFAULTS = ['always', 'never', 'roster'] as const;
+export type ArchiveDefault = (typeof ARCHIVE_DEFAULTS)[number];
+/** XEP-0441 preferences: JIDs always or never archived, and the rule for everyone else. */
+export type ArchivePrefs = { default: ArchiveDefault; always: string[]; never: string[] };
+
+export interface ArchiveStore {
+  /** Whether `text` filters work, i.e. the backend has a full-text index. */
+  readonly fullText: boolean;
+  /**
+   * Appends a message to a user's archive; durable when the promise resolves. `text`, when given, is indexed
+   * for full-text search. Returns the new message's id and time.
+   */
+  append(host: string, username: string, entry: { with: string; direction: ArchiveDirection; stanza: string; text?: string | undefined }): Promise<{ id: string; at: number }>;
+  /** One page of a user's archive; StorageError NOT_FOUND when an id in the filter or paging is not in it. */
+  query(host: string, username: string, filter: ArchiveFilter, page: ArchivePageRequest): Promise<ArchivePage>;
+  /** The oldest and newest messages of an archive (XEP-0313 metadata). */
+  bounds(host: string, username: string): Promise<{ first: { id: string; at: number }; last: { id: string; at: number } } | undefined>;
+  getPrefs(host: string, username: string): Promise<ArchivePrefs | undefined>;
+  setPrefs(host: string, username: string, prefs: ArchivePrefs): Promise<void>;
+  /** Removes a user's archive and preferences; returns how many messages. */
+  removeAll(host: string, username: string): Promise<number>;
+  /** Removes at most `limit` of a host's messages archived before `time`, oldest first; returns how many. */
+  purge(host: string, time: number, limit: number): Promise<number>;
+}
+
 export interface Storage {
   readonly accounts: AccountStore;
   readonly roster: RosterStore;
@@ -150,5 +224,6 @@ export interface Storage {
   readonly push: PushStore;
   readonly kv: KeyValueStore;
   readonly pep: PepStore;
+  readonly archive: ArchiveStore;
   close(): void;
 }

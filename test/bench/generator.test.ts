@@ -182,12 +182,31 @@ test('offline against a server that stores nothing: reported as unsupported, wit
   }
 });
 
-test('mam: a server without XEP-0313 is reported as unsupported, not as a crash', async () => {
-  const r = await bench(['mam', '--pages', '2']);
+test('mam: pages through an archive filled by mam-fill', async () => {
+  const fill = await bench(['mam-fill', '--messages', '120', '--batch', '20', '--cap', '15']);
+  assert.equal(fill.code, 0, fill.stderr);
+  assert.equal(fill.json.error, undefined);
+  const r = await bench(['mam', '--pages', '2', '--page-size', '50']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.json.scenario, 'mam');
-  assert.equal(r.json.error, 'unsupported');
-  assert.equal(r.json.pages, 0);
+  assert.equal(r.json.error, undefined);
+  assert.equal(r.json.pages, 2);
+  assert.ok(num(r.json.archiveSize) >= 100);
+  assert.ok(num(r.json.pageP50Ms) > 0);
+});
+
+test('mam: a server without XEP-0313 is reported as unsupported, not as a crash', async () => {
+  const bare = await startServer({ modules: { mam: false } });
+  try {
+    for (let i = 1; i <= 4; i++) await bare.register(`user${i}`, 'pw');
+    const r = await bench(['mam', '--pages', '2'], bare);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json.scenario, 'mam');
+    assert.equal(r.json.error, 'unsupported');
+    assert.equal(r.json.pages, 0);
+  } finally {
+    await bare.stop();
+  }
 });
 
 test('bad usage exits with 2 and no JSON on stdout', async () => {

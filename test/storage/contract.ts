@@ -3,7 +3,7 @@ import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { deriveScramCredentials } from '../../src/c2s/sasl/credentials.ts';
 import { StorageError } from '../../src/core/errors.ts';
-import type { RosterItem, Storage } from '../../src/storage/types.ts';
+import type { ArchiveFilter, ArchivePage, ArchivePrefs, RosterItem, Storage } from '../../src/storage/types.ts';
 
 const creds = () => [deriveScramCredentials('secret', 'SHA-256', 4096)];
 const item = (jid: string, extra: Partial<RosterItem> = {}): RosterItem => ({ jid, subscription: 'none', ask: false, approved: false, groups: [], ...extra });
@@ -147,6 +147,135 @@ export function storageContract(name: string, open: () => Storage): void {
       assert.equal(await s.pep.purge('a.test', 'alice', 'urn:xmpp:avatar:metadata'), 1);
       assert.equal(await s.pep.deleteNode('a.test', 'alice', 'urn:xmpp:avatar:metadata'), true);
       assert.equal(await s.pep.getNode('a.test', 'alice', 'urn:xmpp:avatar:metadata'), undefined);
+    });
+
+    // ------------------------------------------------------------------ message archive (XEP-0313)
+
+    /** Appends `n` messages to alice's archive, alternating bob (out) and carol/phone (in); bodies m1..mn. */
+    async function fillArchive(n: number, host = 'a.test', user = 'alice'): Promise<string[]> {
+      const ids: string[] = [];
+      for (let i = 1; i <= n; i++) {
+        const out = i % 2 === 1;
+        const r = await s.archive.append(host, user, {
+          with: out ? 'bob@a.test' : 'carol@a.test/phone',
+          direction: out ? 'out' : 'in',
+          stanza: `<message id="m${i}"><body>m${i}</body></message>`,
+          text: `m${i} ${i % 3 === 0 ? 'banana split' : 'apple'}`,
+        });
+        ids.push(r.id);
+      }
+      return ids;
+    }
+    const bodies = (p: ArchivePage): string[] => p.messages.map((m) => /<body>([^<]*)</.exec(m.stanza)?.[1] ?? '?');
+    const range = (a: number, b: number): string[] => Array.from({ length: b - a + 1 }, (_, i) => `m${a + i}`);
+    const notFound = (e: unknown): boolean => e instanceof StorageError && e.code === 'NOT_FOUND';
+
+    it('archives messages with opaque unique ids and pages forwards and backwards', async () => {
+      const ids = await fillArchive(25);
+      assert.equal(new Set(ids).size, 25);
+      for (const id of ids) assert.match(id, /^[\w-]+$/);
+      const first = await s.archive.query('a.test', 'alice', {}, { max: 10 });
+      assert.deepEqual(bodies(first), range(1, 10));
+      assert.deepEqual(first.messages.map((m) => m.id), ids.slice(0, 10));
+      assert.equal(first.count, 25);
+      assert.equal(first.firstIndex, 0);
+      assert.equal(first.complete, false);
+      assert.deepEqual(first.messages.slice(0, 2).map((m) => [m.with, m.direction]), [['bob@a.test', 'out'], ['carol@a.test/phone', 'in']]);
+      const second = await s.archive.query('a.test', 'alice', {}, { max: 10, after: ids[9] });
+      assert.deepEqual(bodies(second), range(11, 20));
+      assert.equal(second.firstIndex, 10);
+      const third = await s.archive.query('a.test', 'alice', {}, { max: 10, after: ids[19] });
+      assert.deepEqual(bodies(third), range(21, 25));
+      assert.equal(third.complete, true);
+      // Backwards: the last page first, each page still oldest first.
+      const last = await s.archive.query('a.test', 'alice', {}, { max: 10, before: '' });
+      assert.deepEqual(bodies(last), range(16, 25));
+      assert.equal(last.firstIndex, 15);
+      assert.equal(last.complete, false);
+      const earlier = await s.archive.query('a.test', 'alice', {}, { max: 10, before: ids[15] });
+      assert.deepEqual(bodies(earlier), range(6, 15));
+      assert.equal(earlier.firstIndex, 5);
+      const oldest = await s.archive.query('a.test', 'alice', {}, { max: 10, before: ids[5] });
+      assert.deepEqual(bodies(oldest), range(1, 5));
+      assert.equal(oldest.complete, true);
+      assert.deepEqual(bodies(await s.archive.query('a.test', 'alice', {}, { max: 3, index: 20 })), range(21, 23));
+      const none = await s.archive.query('a.test', 'alice', {}, { max: 0 });
+      assert.deepEqual([none.messages.length, none.count, none.complete], [0, 25, false]);
+      const all = (await s.archive.query('a.test', 'alice', {}, { max: 100 })).messages.map((m) => m.at);
+      assert.deepEqual(all, [...all].sort((x, y) => x - y), 'times never decrease along the archive');
+      const empty = await s.archive.query('a.test', 'nobody', {}, { max: 10, before: '' });
+      assert.deepEqual([empty.messages.length, empty.count, empty.complete], [0, 0, true]);
+    });
+
+    it('filters the archive by peer, time, ids and text', async () => {
+      const early = await fillArchive(4);
+      // A later millisecond, so the time filter has a boundary to find.
+      const edge = Date.now() + 1;
+      while (Date.now() < edge) { /* spin */ }
+      const later = await s.archive.append('a.test', 'alice', { with: 'bob@a.test/laptop', direction: 'out', stanza: '<message><body>m5</body></message>' });
+      assert.ok(later.at >= edge);
+      const q = (f: ArchiveFilter) => s.archive.query('a.test', 'alice', f, { max: 50 });
+      assert.deepEqual(bodies(await q({ with: 'bob@a.test' })), ['m1', 'm3', 'm5']);
+      assert.equal((await q({ with: 'bob@a.test' })).count, 3);
+      assert.deepEqual(bodies(await q({ with: 'bob@a.test/laptop' })), ['m5']);
+      assert.deepEqual(bodies(await q({ with: 'carol@a.test/phone' })), ['m2', 'm4']);
+      assert.deepEqual(bodies(await q({ with: 'carol@a.test/tablet' })), []);
+      assert.deepEqual(bodies(await q({ start: later.at })), ['m5']);
+      assert.deepEqual(bodies(await q({ end: later.at - 1 })), range(1, 4));
+      assert.deepEqual(bodies(await q({ start: later.at, end: later.at })), ['m5']);
+      assert.deepEqual(bodies(await q({ ids: [later.id, early[1] as string] })), ['m2', 'm5']);
+      assert.deepEqual(bodies(await q({ afterId: early[0], beforeId: early[3] })), ['m2', 'm3']);
+      assert.deepEqual(bodies(await q({ afterId: early[1], with: 'bob@a.test' })), ['m3', 'm5']);
+      await assert.rejects(q({ ids: [later.id, 'nope'] }), notFound);
+      await assert.rejects(q({ afterId: 'AAAAAAAAAAAAAAAAAAAAAA' }), notFound);
+      await assert.rejects(s.archive.query('a.test', 'alice', {}, { max: 5, after: 'x' }), notFound);
+      // Another archive's ids are unknown here.
+      const bobs = await fillArchive(1, 'a.test', 'bob');
+      await assert.rejects(s.archive.query('a.test', 'alice', {}, { max: 5, before: bobs[0] }), notFound);
+      if (s.archive.fullText) {
+        assert.deepEqual(bodies(await q({ text: 'banana' })), ['m3']);
+        assert.deepEqual(bodies(await q({ text: 'BANANA split' })), ['m3']);
+        assert.deepEqual(bodies(await q({ text: 'apple', with: 'carol@a.test' })), ['m2', 'm4']);
+        assert.deepEqual(bodies(await q({ text: 'banana") OR apple' })), []);
+        const page = await s.archive.query('a.test', 'alice', { text: 'apple' }, { max: 1, before: '' });
+        assert.deepEqual([bodies(page), page.count, page.complete], [['m4'], 3, false]);
+      }
+    });
+
+    it('keeps archive preferences, and removes archives per account and by age', async () => {
+      assert.equal(await s.archive.getPrefs('a.test', 'alice'), undefined);
+      const prefs: ArchivePrefs = { default: 'roster', always: ['bob@a.test'], never: ['eve@a.test', 'carol@a.test/phone'] };
+      await s.archive.setPrefs('a.test', 'alice', prefs);
+      assert.deepEqual(await s.archive.getPrefs('a.test', 'alice'), prefs);
+      await s.archive.setPrefs('a.test', 'alice', { default: 'never', always: [], never: [] });
+      assert.equal((await s.archive.getPrefs('a.test', 'alice'))?.default, 'never');
+      const ids = await fillArchive(5);
+      await fillArchive(2, 'a.test', 'bob');
+      const b = await s.archive.bounds('a.test', 'alice');
+      assert.deepEqual([b?.first.id, b?.last.id], [ids[0], ids[4]]);
+      assert.equal(await s.archive.bounds('a.test', 'nobody'), undefined);
+      // Purging removes the oldest first, a bounded step at a time, for one host only.
+      await fillArchive(1, 'b.test', 'alice');
+      assert.equal(await s.archive.purge('a.test', Date.now() + 1, 3), 3);
+      assert.equal(await s.archive.purge('a.test', Date.now() + 1, 100), 4);
+      assert.equal((await s.archive.query('a.test', 'alice', {}, { max: 10 })).count, 0);
+      assert.equal((await s.archive.query('b.test', 'alice', {}, { max: 10 })).count, 1);
+      await assert.rejects(s.archive.query('a.test', 'alice', {}, { max: 5, after: ids[4] }), notFound);
+      const again = await fillArchive(3);
+      assert.ok(again.every((id) => !ids.includes(id)), 'ids are never reused');
+      assert.equal(await s.archive.removeAll('a.test', 'alice'), 3);
+      assert.equal(await s.archive.getPrefs('a.test', 'alice'), undefined);
+      assert.equal((await s.archive.query('a.test', 'alice', {}, { max: 10, before: '' })).count, 0);
+    });
+
+    it('removing an account removes its archive', async () => {
+      await s.accounts.create('a.test', 'alice', creds());
+      await fillArchive(3);
+      await s.archive.setPrefs('a.test', 'alice', { default: 'always', always: [], never: ['eve@a.test'] });
+      await s.accounts.remove('a.test', 'alice');
+      const page = await s.archive.query('a.test', 'alice', {}, { max: 10 });
+      assert.deepEqual([page.messages.length, page.count], [0, 0]);
+      assert.equal(await s.archive.getPrefs('a.test', 'alice'), undefined);
     });
 
     it('removing an account removes its roster and requests', async () => {

@@ -114,4 +114,56 @@ export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; s
       CREATE INDEX pep_items_node ON pep_items (host, username, node, seq);
     `,
   },
+  {
+    version: 5,
+    name: 'message archive',
+    // seq is time-ordered (ms * 1000 + a counter), so time filters become seq ranges on the two indexes; ids
+    // shown to clients are seq encrypted with id_key, so they reveal nothing yet need no index of their own.
+    sql: `
+      CREATE TABLE archive (
+        seq INTEGER PRIMARY KEY,
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        peer_resource TEXT NOT NULL,
+        outgoing INTEGER NOT NULL,
+        stanza TEXT NOT NULL
+      );
+      CREATE INDEX archive_owner ON archive (host, username, seq);
+      CREATE INDEX archive_peer ON archive (host, username, peer, seq);
+      CREATE VIRTUAL TABLE archive_text USING fts5 (body, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
+      -- Messages per archive and peer, kept by the triggers: counts without counting rows.
+      CREATE TABLE archive_counts (
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (host, username, peer)
+      ) WITHOUT ROWID;
+      CREATE TABLE archive_prefs (
+        host TEXT NOT NULL,
+        username TEXT NOT NULL,
+        default_mode TEXT NOT NULL,
+        always_jids TEXT NOT NULL,
+        never_jids TEXT NOT NULL,
+        PRIMARY KEY (host, username)
+      ) WITHOUT ROWID;
+      CREATE TABLE archive_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        id_key BLOB NOT NULL,
+        high_seq INTEGER NOT NULL
+      );
+      INSERT INTO archive_state (id, id_key, high_seq) VALUES (1, randomblob(16), 0);
+      CREATE TRIGGER archive_added AFTER INSERT ON archive BEGIN
+        INSERT INTO archive_counts (host, username, peer, n) VALUES (new.host, new.username, new.peer, 1)
+          ON CONFLICT (host, username, peer) DO UPDATE SET n = n + 1;
+      END;
+      -- Counts and the text index follow deletions; the highest seq ever used is kept so it is never reused.
+      CREATE TRIGGER archive_removed AFTER DELETE ON archive BEGIN
+        UPDATE archive_counts SET n = n - 1 WHERE host = old.host AND username = old.username AND peer = old.peer;
+        DELETE FROM archive_text WHERE rowid = old.seq;
+        UPDATE archive_state SET high_seq = old.seq WHERE old.seq > high_seq;
+      END;
+    `,
+  },
 ];

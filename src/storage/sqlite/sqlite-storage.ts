@@ -1,5 +1,7 @@
 // The embedded default backend: node:sqlite in WAL mode with cached prepared statements.
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { createCipheriv, createDecipheriv, type Cipheriv, type Decipheriv } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ScramCredentials } from '../../c2s/sasl/credentials.ts';
@@ -7,9 +9,11 @@ import { StorageError } from '../../core/errors.ts';
 import type {
   AccountRecord, AccountStore, OfflineMessage, OfflineStore, OutboxJob, OutboxState, OutboxStore, PushRegistration, PushStore, RosterItem,
   KeyValueStore, PepItem, PepNode, PepStore,
+  ArchiveDirection, ArchiveFilter, ArchivedMessage, ArchivePage, ArchivePageRequest, ArchivePrefs, ArchiveStore,
   RosterStore, Storage, Subscription,
 } from '../types.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
+import { writeArchiveRows, type ArchiveRow, type WriterReply } from './archive-writer.ts';
 
 type Row = Record<string, unknown>;
 
@@ -22,6 +26,7 @@ export class SqliteStorage implements Storage {
   readonly push: PushStore;
   readonly kv: KeyValueStore;
   readonly pep: PepStore;
+  readonly archive: ArchiveStore;
   private readonly statements = new Map<string, StatementSync>();
 
   constructor(path: string) {
@@ -40,6 +45,7 @@ export class SqliteStorage implements Storage {
     this.push = new SqlitePush(this);
     this.kv = new SqliteKeyValue(this);
     this.pep = new SqlitePep(this);
+    this.archive = new SqliteArchive(this);
   }
 
   /** Prepared statements are cached: the same SQL text is compiled once. */
@@ -86,6 +92,7 @@ export class SqliteStorage implements Storage {
   }
 
   close(): void {
+    if (this.db.isOpen) (this.archive as SqliteArchive).close();
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
   }
@@ -132,10 +139,11 @@ class SqliteAccounts implements AccountStore {
   }
 
   async remove(host: string, username: string): Promise<void> {
+    await (this.s.archive as SqliteArchive).settle(); // archive rows still queued would outlive the account
     this.s.transaction(() => {
       const r = this.s.stmt('DELETE FROM accounts WHERE host = ? AND username = ?').run(host, username);
       if (r.changes === 0) throw new StorageError('NOT_FOUND', `no account ${username}@${host}`);
-      for (const table of ['roster_items', 'roster_versions', 'subscription_requests', 'offline_messages', 'push_registrations', 'kv', 'pep_nodes', 'pep_items']) {
+      for (const table of ['roster_items', 'roster_versions', 'subscription_requests', 'offline_messages', 'push_registrations', 'kv', 'pep_nodes', 'pep_items', 'archive', 'archive_counts', 'archive_prefs']) {
         this.s.stmt(`DELETE FROM ${table} WHERE host = ? AND username = ?`).run(host, username);
       }
     });
@@ -427,5 +435,394 @@ class SqlitePep implements PepStore {
 
   async purge(host: string, username: string, node: string): Promise<number> {
     return Number(this.s.stmt('DELETE FROM pep_items WHERE host = ? AND username = ? AND node = ?').run(host, username, node).changes);
+  }
+}
+
+/** Archive order numbers are ms * SEQ_PER_MS plus a counter: time filters become ranges of seq. */
+const SEQ_PER_MS = 1000;
+/** Counting more rows than this for a count, or for an RSM index, is not worth it: they are then left out. */
+const COUNT_LIMIT = 5_000;
+const INDEX_LIMIT = 1_000;
+const ARCHIVE_COLUMNS = 'seq, peer, peer_resource, outgoing, stanza';
+/**
+ * Rows handed over per batch at most; how long a row may wait for its batch (a commit costs about as much as a
+ * hundred rows, so at moderate load the wait saves most of the work); rows not yet written at most, beyond which
+ * appends wait for the writer (or fail, if its writes are failing).
+ */
+const BATCH_SIZE = 512;
+const FLUSH_MS = 10;
+const MAX_PENDING = 20_000;
+/** How long close() waits for the writer thread to write what it was given. */
+const CLOSE_WAIT_MS = 15_000;
+
+/** A process that exits (even on an uncaught exception) still writes what its archives hold in memory. */
+const openArchives = new Set<SqliteArchive>();
+process.once('exit', () => {
+  for (const a of openArchives) a.close();
+});
+
+/** Words of a search, each quoted so FTS5 reads them as terms (all must occur), never as query syntax. */
+function ftsQuery(text: string): string | undefined {
+  const words = text.split(/\s+/u).filter((w) => w !== '');
+  return words.length === 0 ? undefined : words.map((w) => `"${w.replaceAll('"', '""')}"`).join(' ');
+}
+
+class SqliteArchive implements ArchiveStore {
+  readonly fullText = true;
+  private readonly s: SqliteStorage;
+  /** AES-128 on one block is a keyed permutation of seq: ids are opaque and unpredictable, yet map back to seq. */
+  private readonly cipher: Cipheriv;
+  private readonly decipher: Decipheriv;
+  private readonly block = Buffer.alloc(16);
+  private last: number;
+  private pending: ArchiveRow[] = [];
+  private scheduled: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private failure: unknown;
+  /** The database file, written by a worker thread; undefined for an in-memory database, written in-thread. */
+  private readonly file: string | undefined;
+  private worker: Worker | undefined;
+  /** Batches given to the writer and not yet committed, kept to give them again to a new writer if it dies. */
+  private inflight: Array<{ batch: number; rows: ArchiveRow[] }> = [];
+  private inflightRows = 0;
+  private sent = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(s: SqliteStorage) {
+    this.s = s;
+    const state = s.db.prepare('SELECT id_key, high_seq FROM archive_state WHERE id = 1').get() as Row;
+    const key = Buffer.from(state.id_key as Uint8Array);
+    // ECB over single whole blocks, padding off: one long-lived cipher object serves every id.
+    this.cipher = createCipheriv('aes-128-ecb', key, null).setAutoPadding(false);
+    this.decipher = createDecipheriv('aes-128-ecb', key, null).setAutoPadding(false);
+    const max = (s.db.prepare('SELECT MAX(seq) AS m FROM archive').get() as Row).m;
+    this.last = Math.max(Number(state.high_seq), Number(max ?? 0));
+    const main = (s.db.prepare('PRAGMA database_list').all() as Row[]).find((r) => r.name === 'main');
+    this.file = main && String(main.file ?? '') !== '' ? String(main.file) : undefined;
+    openArchives.add(this);
+  }
+
+  private nextSeq(): number {
+    const t = Date.now() * SEQ_PER_MS;
+    this.last = t > this.last ? t : this.last + 1;
+    return this.last;
+  }
+
+  private encodeId(seq: number): string {
+    const b = this.block;
+    b.fill(0);
+    b.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 0);
+    b.writeUInt32BE(seq >>> 0, 4);
+    return this.cipher.update(b).toString('base64url');
+  }
+
+  /** The seq an id stands for, if it is one of ours (the zero half of the block checks it). */
+  private decodeId(id: string): number | undefined {
+    if (id.length !== 22) return undefined;
+    const raw = Buffer.from(id, 'base64url');
+    if (raw.length !== 16 || raw.toString('base64url') !== id) return undefined;
+    const b = this.decipher.update(raw);
+    if (b.readUInt32BE(8) !== 0 || b.readUInt32BE(12) !== 0) return undefined;
+    return b.readUInt32BE(0) * 0x1_0000_0000 + b.readUInt32BE(4);
+  }
+
+  /** The seq of a message of this archive; NOT_FOUND otherwise. */
+  private existing(host: string, username: string, id: string): number {
+    const seq = this.decodeId(id);
+    if (seq === undefined || this.s.stmt('SELECT 1 FROM archive WHERE seq = ? AND host = ? AND username = ?').get(seq, host, username) === undefined) {
+      throw new StorageError('NOT_FOUND', `no message ${id} in the archive of ${username}@${host}`);
+    }
+    return seq;
+  }
+
+  private toMessage(r: Row): ArchivedMessage {
+    const seq = Number(r.seq);
+    const resource = String(r.peer_resource);
+    return {
+      id: this.encodeId(seq),
+      at: Math.floor(seq / SEQ_PER_MS),
+      with: resource === '' ? String(r.peer) : `${String(r.peer)}/${resource}`,
+      direction: Number(r.outgoing) === 1 ? 'out' : 'in',
+      stanza: String(r.stanza),
+    };
+  }
+
+  /**
+   * Write-behind: the id is final at once, the row joins a batch handed over within FLUSH_MS (at once when the
+   * batch is full). A commit per message would write a WAL page per table and index each time; a batch shares
+   * them. For a database file a worker thread writes the batches, so the index updates, most of archiving's
+   * cost, run beside the event loop; an in-memory database (tests) is written in-thread. Reads, purges, account
+   * removal and close() wait for what is pending first, and so does a process that exits (even on an uncaught
+   * exception), so nothing is missed; only a killed process loses the last few milliseconds.
+   */
+  async append(host: string, username: string, entry: { with: string; direction: ArchiveDirection; stanza: string; text?: string | undefined }): Promise<{ id: string; at: number }> {
+    while (this.pending.length + this.inflightRows >= MAX_PENDING) {
+      this.flush();
+      if (this.pending.length + this.inflightRows < MAX_PENDING) break;
+      if (this.failure !== undefined || this.file === undefined) throw this.failed();
+      await new Promise<void>((resolve) => this.waiters.push(resolve)); // the writer is behind: wait for it
+    }
+    const slash = entry.with.indexOf('/');
+    const seq = this.nextSeq();
+    this.pending.push({
+      seq, host, username,
+      peer: slash < 0 ? entry.with : entry.with.slice(0, slash),
+      resource: slash < 0 ? '' : entry.with.slice(slash + 1),
+      outgoing: entry.direction === 'out' ? 1 : 0,
+      stanza: entry.stanza,
+      text: entry.text || undefined,
+    });
+    if (this.pending.length >= BATCH_SIZE) this.flush();
+    else this.scheduled ??= setTimeout(() => this.flush(), FLUSH_MS);
+    return { id: this.encodeId(seq), at: Math.floor(seq / SEQ_PER_MS) };
+  }
+
+  private failed(): StorageError {
+    return new StorageError('BACKEND', `archive writes are failing: ${(this.failure as Error | undefined)?.message ?? 'unknown error'}`, { cause: this.failure });
+  }
+
+  /** Hands the pending rows over: to the writer thread, or written here in one transaction. */
+  flush(): void {
+    if (this.scheduled) {
+      clearTimeout(this.scheduled);
+      this.scheduled = undefined;
+    }
+    if (this.pending.length === 0 || !this.s.db.isOpen) return;
+    const rows = this.pending;
+    this.pending = [];
+    if (this.file !== undefined) {
+      const batch = { batch: ++this.sent, rows };
+      this.inflight.push(batch);
+      this.inflightRows += rows.length;
+      this.writer()?.postMessage(batch);
+      return;
+    }
+    try {
+      writeArchiveRows(this.s.db, rows);
+      this.failure = undefined;
+    } catch (err) {
+      this.failure = err;
+      this.pending = rows.concat(this.pending);
+      this.retry ??= setTimeout(() => {
+        this.retry = undefined;
+        this.flush();
+      }, 1000).unref();
+    }
+  }
+
+  /** The writer thread, started on first use; undefined while a dead one waits to be replaced. */
+  private writer(): Worker | undefined {
+    if (this.worker || this.retry) return this.worker;
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    const w = new Worker(new URL(`./archive-writer${ext}`, import.meta.url), { workerData: { archiveWriter: this.file } });
+    w.unref();
+    w.on('message', (r: WriterReply) => {
+      if (r.error !== undefined) this.failure = new Error(r.error);
+      else {
+        this.failure = undefined;
+        while (this.inflight.length > 0 && (this.inflight[0]?.batch ?? Infinity) <= r.batch) {
+          this.inflightRows -= (this.inflight.shift() as { rows: ArchiveRow[] }).rows.length;
+        }
+      }
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    w.on('error', (err) => {
+      // A writer that died takes nothing with it: a new one gets every batch not yet committed.
+      this.failure = err;
+      this.worker = undefined;
+      for (const wake of this.waiters.splice(0)) wake();
+      this.retry ??= setTimeout(() => {
+        this.retry = undefined;
+        const next = this.writer();
+        for (const b of this.inflight) next?.postMessage(b);
+      }, 1000).unref();
+    });
+    this.worker = w;
+    return w;
+  }
+
+  /** Waits until everything appended so far is written; a read after failed writes reports the failure. */
+  async settle(): Promise<void> {
+    this.flush();
+    if (this.file === undefined) {
+      if (this.pending.length > 0) throw this.failed();
+      return;
+    }
+    const target = this.sent;
+    if ((this.inflight[0]?.batch ?? Infinity) <= target) this.worker?.postMessage({ sync: true });
+    while ((this.inflight[0]?.batch ?? Infinity) <= target) {
+      if (this.failure !== undefined) throw this.failed();
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /** Writes what is pending, waiting (blocking) for the writer thread to finish, then stops it. */
+  close(): void {
+    openArchives.delete(this);
+    this.flush();
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    const w = this.worker;
+    this.worker = undefined;
+    if (!w) return;
+    const done = new SharedArrayBuffer(4);
+    w.postMessage({ close: done });
+    Atomics.wait(new Int32Array(done), 0, 0, CLOSE_WAIT_MS);
+    void w.terminate();
+  }
+
+  async query(host: string, username: string, f: ArchiveFilter, page: ArchivePageRequest): Promise<ArchivePage> {
+    await this.settle();
+    // A text search walks the full-text index in seq order and joins the archive: a page then costs about the
+    // page, not every match of a common word. Range conditions go on that index's rowid (= seq).
+    const match = f.text === undefined ? undefined : ftsQuery(f.text);
+    const seq = match === undefined ? 'seq' : 't.rowid';
+    const from = match === undefined ? 'archive' : 'archive_text t CROSS JOIN archive a ON a.seq = t.rowid';
+    const where = ['host = ?', 'username = ?'];
+    const params: Array<string | number> = [host, username];
+    if (match !== undefined) {
+      where.unshift('t.archive_text MATCH ?');
+      params.unshift(match);
+    }
+    let peer: string | undefined;
+    if (f.with !== undefined) {
+      const slash = f.with.indexOf('/');
+      peer = slash < 0 ? f.with : f.with.slice(0, slash);
+      where.push('peer = ?');
+      params.push(peer);
+      if (slash >= 0) {
+        where.push('peer_resource = ?');
+        params.push(f.with.slice(slash + 1));
+      }
+    }
+    if (f.start !== undefined) {
+      where.push(`${seq} >= ?`);
+      params.push(Math.ceil(f.start) * SEQ_PER_MS);
+    }
+    if (f.end !== undefined) {
+      where.push(`${seq} < ?`);
+      params.push((Math.floor(f.end) + 1) * SEQ_PER_MS);
+    }
+    if (f.afterId !== undefined) {
+      where.push(`${seq} > ?`);
+      params.push(this.existing(host, username, f.afterId));
+    }
+    if (f.beforeId !== undefined) {
+      where.push(`${seq} < ?`);
+      params.push(this.existing(host, username, f.beforeId));
+    }
+    if (f.ids !== undefined) {
+      const seqs = [...new Set(f.ids)].map((id) => this.decodeId(id) ?? -1);
+      const list = JSON.stringify(seqs);
+      const found = Number((this.s.stmt('SELECT COUNT(*) AS n FROM archive WHERE host = ? AND username = ? AND seq IN (SELECT value FROM json_each(?))')
+        .get(host, username, list) as Row).n);
+      if (found !== seqs.length) throw new StorageError('NOT_FOUND', `an id is not in the archive of ${username}@${host}`);
+      where.push(`${seq} IN (SELECT value FROM json_each(?))`);
+      params.push(list);
+    }
+    const cond = where.join(' AND ');
+
+    // Paging bounds come on top of the filters; the count ignores them.
+    let bounds = '';
+    const boundParams: number[] = [];
+    if (page.after !== undefined) {
+      bounds += ` AND ${seq} > ?`;
+      boundParams.push(this.existing(host, username, page.after));
+    }
+    const backward = page.before !== undefined;
+    if (page.before !== undefined && page.before !== '') {
+      bounds += ` AND ${seq} < ?`;
+      boundParams.push(this.existing(host, username, page.before));
+    }
+    const max = Math.max(0, Math.floor(page.max));
+    const offset = !backward && page.after === undefined ? Math.max(0, Math.floor(page.index ?? 0)) : 0;
+    const columns = match === undefined ? ARCHIVE_COLUMNS : 'a.seq AS seq, peer, peer_resource, outgoing, stanza';
+    const rows = this.s.stmt(`SELECT ${columns} FROM ${from} WHERE ${cond}${bounds} ORDER BY ${seq} ${backward ? 'DESC' : 'ASC'} LIMIT ? OFFSET ?`)
+      .all(...params, ...boundParams, max + 1, offset) as Row[];
+    const complete = rows.length <= max;
+    if (!complete) rows.length = max;
+    if (backward) rows.reverse();
+
+    /** Matches of the filters and `extra`, counted up to a limit: undefined beyond it. */
+    const countUpTo = (extra: string, extraParams: number[], limit: number): number | undefined => {
+      const n = Number((this.s.stmt(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${from} WHERE ${cond}${extra} LIMIT ${limit + 1})`)
+        .get(...params, ...extraParams) as Row).n);
+      return n > limit ? undefined : n;
+    };
+    let count: number | undefined;
+    if (where.length === 2) {
+      count = Number((this.s.stmt('SELECT SUM(n) AS n FROM archive_counts WHERE host = ? AND username = ?').get(host, username) as Row).n ?? 0);
+    } else if (where.length === 3 && peer !== undefined) {
+      count = Number((this.s.stmt('SELECT n FROM archive_counts WHERE host = ? AND username = ? AND peer = ?').get(host, username, peer) as Row | undefined)?.n ?? 0);
+    } else {
+      count = countUpTo('', [], COUNT_LIMIT);
+    }
+
+    let firstIndex: number | undefined;
+    const first = rows[0];
+    const last = rows.at(-1);
+    if (first && last) {
+      if (!backward && page.after === undefined) firstIndex = offset;
+      else if (page.before === '' && page.after === undefined) firstIndex = count === undefined ? undefined : count - rows.length;
+      else if (complete && !backward && count !== undefined) firstIndex = count - rows.length;
+      else if (complete && backward && page.after === undefined) firstIndex = 0;
+      else if (backward) {
+        // Backwards paging starts at the newest end: count what lies after the page, if that is little.
+        const after = count === undefined ? undefined : countUpTo(` AND ${seq} > ?`, [Number(last.seq)], INDEX_LIMIT);
+        if (after !== undefined && count !== undefined) firstIndex = count - rows.length - after;
+      } else {
+        firstIndex = countUpTo(` AND ${seq} < ?`, [Number(first.seq)], INDEX_LIMIT);
+      }
+    }
+    return { messages: rows.map((r) => this.toMessage(r)), count, firstIndex, complete };
+  }
+
+  async bounds(host: string, username: string): Promise<{ first: { id: string; at: number }; last: { id: string; at: number } } | undefined> {
+    await this.settle();
+    const edge = (order: 'ASC' | 'DESC'): number | undefined => {
+      const r = this.s.stmt(`SELECT seq FROM archive WHERE host = ? AND username = ? ORDER BY seq ${order} LIMIT 1`).get(host, username) as Row | undefined;
+      return r ? Number(r.seq) : undefined;
+    };
+    const a = edge('ASC');
+    const b = edge('DESC');
+    if (a === undefined || b === undefined) return undefined;
+    return {
+      first: { id: this.encodeId(a), at: Math.floor(a / SEQ_PER_MS) },
+      last: { id: this.encodeId(b), at: Math.floor(b / SEQ_PER_MS) },
+    };
+  }
+
+  async getPrefs(host: string, username: string): Promise<ArchivePrefs | undefined> {
+    const r = this.s.stmt('SELECT default_mode, always_jids, never_jids FROM archive_prefs WHERE host = ? AND username = ?').get(host, username) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      default: String(r.default_mode) as ArchivePrefs['default'],
+      always: JSON.parse(String(r.always_jids)) as string[],
+      never: JSON.parse(String(r.never_jids)) as string[],
+    };
+  }
+
+  async setPrefs(host: string, username: string, prefs: ArchivePrefs): Promise<void> {
+    this.s.stmt(
+      `INSERT INTO archive_prefs (host, username, default_mode, always_jids, never_jids) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (host, username) DO UPDATE SET default_mode = excluded.default_mode, always_jids = excluded.always_jids, never_jids = excluded.never_jids`,
+    ).run(host, username, prefs.default, JSON.stringify(prefs.always), JSON.stringify(prefs.never));
+  }
+
+  async removeAll(host: string, username: string): Promise<number> {
+    await this.settle();
+    return this.s.transaction(() => {
+      const n = Number(this.s.stmt('DELETE FROM archive WHERE host = ? AND username = ?').run(host, username).changes);
+      this.s.stmt('DELETE FROM archive_counts WHERE host = ? AND username = ?').run(host, username);
+      this.s.stmt('DELETE FROM archive_prefs WHERE host = ? AND username = ?').run(host, username);
+      return n;
+    });
+  }
+
+  async purge(host: string, time: number, limit: number): Promise<number> {
+    await this.settle();
+    // NOT INDEXED: walk the rowid (time) order from the oldest instead of all of a host's index entries.
+    return Number(this.s.stmt('DELETE FROM archive WHERE seq IN (SELECT seq FROM archive NOT INDEXED WHERE seq < ? AND host = ? LIMIT ?)')
+      .run(Math.floor(time) * SEQ_PER_MS, host, Math.max(1, Math.floor(limit))).changes);
   }
 }
