@@ -405,6 +405,7 @@ run_generator() {
     busy="$(wait_quiet)"
     started=$SECONDS
     rc=0
+    died=""
     local c0a c1a sa c0b c1b sb
     c0a=($(cpu_ticks 0)); c1a=($(cpu_ticks 1)); sa="$(proc_ticks "$CUR_PID")"
     timeout --kill-after=10 "$limit" taskset -c 1 "$NODE" "$ROOT/bench/run.ts" "$scenario" \
@@ -425,6 +426,7 @@ run_generator() {
       # The server is gone: say how it ended, and start it again for the next runs.
       local status=0
       wait "$CUR_PGID" 2>/dev/null || status=$?
+      # Status 0 from Parley means it was sent SIGTERM or SIGINT (it exits 0 after a clean stop).
       log "$server exited during $label run $run (status $status$( (( status > 128 )) && echo ", signal $((status - 128))")); restarting it"
       line=""
       rc=1
@@ -432,12 +434,18 @@ run_generator() {
       kill -TERM -- "-$CUR_PGID" 2>/dev/null || true
       CUR_PGID=""
       start_server "$server" "$CUR_PHASE"
+      (( attempt < RETRIES )) && continue
       break
     fi
     if [[ -n "$line" && $rc == 0 && $line != *'"error":'* ]] && (( other0 > QUIET_PERCENT || other1 > QUIET_PERCENT )) \
       && (( attempt < RETRIES )); then
       printf '%s\n' "${line%\}}$extra_json}" >>"$OUT.discarded"
       log "$server $label run $run: other processes took ${other0}% of CPU 0 and ${other1}% of CPU 1: running it again"
+      # idle measures memory: only a fresh server gives a fair figure, as for every idle run.
+      if [[ $scenario == idle ]]; then
+        stop_server "$server"
+        start_server "$server" "$CUR_PHASE"
+      fi
       sleep 2
       continue
     fi
