@@ -23,6 +23,9 @@ import { AccessControl } from './auth/access.ts';
 import type { HostAuth } from './auth/host-auth.ts';
 import { AdminChannel } from './admin/admin-channel.ts';
 import { ComponentListener } from './component/listener.ts';
+import { HttpRoutes } from './http/routes.ts';
+import { HttpListener } from './http/listener.ts';
+import { httpServices } from './http/services.ts';
 
 export type ServerOptions = {
   logger?: Logger;
@@ -51,7 +54,11 @@ export class ParleyServer implements ServerServices {
   private readonly options: ServerOptions;
   private admin: AdminChannel | undefined;
   /** Bound addresses, known once started. */
-  readonly addresses: { c2s?: AddressInfo; c2sDirectTls?: AddressInfo; component?: AddressInfo } = {};
+  readonly addresses: { c2s?: AddressInfo; c2sDirectTls?: AddressInfo; component?: AddressInfo; http?: AddressInfo; https?: AddressInfo } = {};
+  readonly http: HttpRoutes;
+  readonly httpUrls: { http?: string; https?: string } = {};
+  private readonly httpListeners: HttpListener[] = [];
+  private readonly httpStops: Array<() => void | Promise<void>> = [];
   /** External components (XEP-0114), when listen.component is enabled. */
   components: ComponentListener | undefined;
 
@@ -64,6 +71,7 @@ export class ParleyServer implements ServerServices {
     this.router = new Router(this.hosts, this.log);
     this.accounts = new Accounts(this.hostAuth);
     this.modules = new ModuleManager(options.modules);
+    this.http = new HttpRoutes(this.log.child({ component: 'http' }));
   }
 
   /** Validates module options for every host, loads certificates and modules, then opens the ports. */
@@ -81,6 +89,7 @@ export class ParleyServer implements ServerServices {
       { fingerprint256: this.certificate.fingerprint256, path: this.certificate.path, generated: this.certificate.generated },
       this.certificate.generated ? 'generated a self-signed certificate' : 'certificate loaded',
     );
+    await this.startHttp();
     for (const { name } of plans) this.hostAuth.set(name.toLowerCase(), await createHostAuth(this.config, name, this.storage, this.log));
     for (const { name, plan } of plans) {
       const host = new Host(name, this, this.hostAuth.get(name.toLowerCase()) as HostAuth);
@@ -100,9 +109,38 @@ export class ParleyServer implements ServerServices {
       this.addresses.c2sDirectTls = await this.listen(server, c2s_direct_tls.bind, c2s_direct_tls.port, 'c2s_direct_tls', 'secureConnection');
     }
     if (this.components) this.addresses.component = await this.components.start();
+    await this.mountHttpServices();
     if (this.options.adminChannel !== false) {
       this.admin = new AdminChannel(this, this.config.admin_socket ?? join(this.config.data_dir, 'parley.sock'));
       await this.admin.start();
+    }
+  }
+
+  /** Opens the HTTP listeners first, so modules know the URLs they hand out (upload slots); routes come later. */
+  private async startHttp(): Promise<void> {
+    const { http, https } = this.config.listen;
+    const log = this.log.child({ component: 'http' });
+    const firstHost = this.config.hosts[0] as string;
+    if (http.enabled) {
+      const l = new HttpListener(this.http, this.config.http, { bind: http.bind, port: http.port, name: 'http' }, log);
+      this.httpListeners.push(l);
+      this.addresses.http = await l.listen();
+      this.httpUrls.http = `http://${urlHost(http.bind, firstHost)}:${this.addresses.http.port}`;
+    }
+    if (https.enabled) {
+      const cert = this.certificate as CertificatePair;
+      const l = new HttpListener(this.http, this.config.http, { bind: https.bind, port: https.port, name: 'https', tls: { cert: cert.cert, key: cert.key } }, log);
+      this.httpListeners.push(l);
+      this.addresses.https = await l.listen();
+      this.httpUrls.https = this.config.http.public_url?.replace(/\/+$/, '') ?? `https://${firstHost}:${this.addresses.https.port}`;
+    }
+  }
+
+  /** Mounts the server-wide web services once every host is ready. */
+  private async mountHttpServices(): Promise<void> {
+    for (const mount of httpServices) {
+      const stop = await mount(this, this.http);
+      if (typeof stop === 'function') this.httpStops.push(stop);
     }
   }
 
@@ -140,6 +178,8 @@ export class ParleyServer implements ServerServices {
 
   async stop(): Promise<void> {
     for (const l of this.listeners) l.close();
+    for (const stop of this.httpStops.reverse()) await stop();
+    for (const l of this.httpListeners) await l.close();
     await this.components?.stop();
     await this.admin?.stop();
     for (const s of [...this.sessions.sessions()]) s.close(new StreamError('system-shutdown'));
@@ -151,4 +191,10 @@ export class ParleyServer implements ServerServices {
     this.storage.close();
     this.log.info('stopped');
   }
+}
+
+/** The host part of a URL for a listener: loopback binds are reached as the host name clients already use. */
+function urlHost(bind: string, host: string): string {
+  if (bind === '0.0.0.0' || bind === '::' || bind.startsWith('127.') || bind === '::1') return host;
+  return bind.includes(':') ? `[${bind}]` : bind;
 }

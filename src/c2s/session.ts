@@ -22,7 +22,6 @@ export type C2sOptions = {
   secureContext: SecureContext;
 };
 
-const STREAM_NS_DECL = `xmlns:stream='${NS.STREAM}'`;
 
 /** Handles what an abandoned connection still reports (a resumed session left it): nothing. */
 const ABANDONED: TransportHandler = {
@@ -167,7 +166,7 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     if (error) this.log.info({ condition: error.condition, text: error.text }, 'stream error');
     if (!this.headerSent) this.sendHeader(undefined);
     if (error) this.write(serialize(error.toElement()));
-    this.write('</stream:stream>');
+    this.write(this.conn.streamFooter());
     this.ended = true;
     this.conn.close();
     void this.cleanup(error ? `stream error: ${error.condition}` : 'closed by server');
@@ -183,9 +182,7 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
   }
 
   private sendHeader(clientFrom: string | undefined): void {
-    const from = this.host ? ` from='${this.host.name}'` : '';
-    const to = clientFrom !== undefined ? ` to='${escapeQuote(clientFrom)}'` : '';
-    this.write(`<?xml version='1.0'?><stream:stream xmlns='${NS.CLIENT}' ${STREAM_NS_DECL} id='${randomBytes(9).toString('base64url')}'${from}${to} version='1.0' xml:lang='en'>`);
+    this.write(this.conn.streamHeader({ id: randomBytes(9).toString('base64url'), from: this.host?.name, to: clientFrom }));
     this.headerSent = true;
   }
 
@@ -448,7 +445,7 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     if (!this.ended) {
       // The client came back before its old connection was seen to drop (RFC 6120 §4.9.3.3 conflict).
       this.write(serialize(new StreamError('conflict', 'The session was resumed on another connection').toElement()));
-      this.write('</stream:stream>');
+      this.write(this.conn.streamFooter());
       this.conn.setHandler(ABANDONED);
       this.conn.close();
     }
@@ -498,9 +495,6 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
   }
 }
 
-function escapeQuote(s: string): string {
-  return s.replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 /** SASL payloads carry credentials: never log them. */
 function redact(el: Element): string {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { AuthSchema } from './auth-schema.ts';
 import { AccessSchema, AclSchema } from './acl-schema.ts';
+import { HttpSchema } from './http-schema.ts';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -25,6 +26,18 @@ const listenerComponent = z.strictObject({
   port: port.default(5347).describe('external components (XEP-0114)'),
   bind: z.string().default('127.0.0.1'),
   enabled: z.boolean().default(false),
+});
+
+const listenerHttp = z.strictObject({
+  port: port.default(5280).describe('plain HTTP: WebSocket, BOSH, web admin, REST API, metrics'),
+  bind: z.string().default('127.0.0.1'),
+  enabled: z.boolean().default(true),
+});
+
+const listenerHttps = z.strictObject({
+  port: port.default(5443).describe('HTTPS with the server certificate: the same services, and upload URLs'),
+  bind: z.string().default('127.0.0.1'),
+  enabled: z.boolean().default(true),
 });
 
 const limits = z.strictObject({
@@ -65,7 +78,13 @@ export const ConfigSchema = z.strictObject({
     c2s: listenerC2s.default(listenerC2s.parse({})),
     c2s_direct_tls: listenerDirectTls.default(listenerDirectTls.parse({})),
     component: listenerComponent.default(listenerComponent.parse({})),
-  }).default({ c2s: listenerC2s.parse({}), c2s_direct_tls: listenerDirectTls.parse({}), component: listenerComponent.parse({}) }),
+    http: listenerHttp.default(listenerHttp.parse({})),
+    https: listenerHttps.default(listenerHttps.parse({})),
+  }).default({
+    c2s: listenerC2s.parse({}), c2s_direct_tls: listenerDirectTls.parse({}), component: listenerComponent.parse({}),
+    http: listenerHttp.parse({}), https: listenerHttps.parse({}),
+  }),
+  http: HttpSchema.default(HttpSchema.parse({})).describe('HTTP listeners and the web services on them'),
   tls: tls.default({}),
   admins: z.array(z.string()).default([]).describe('bare JIDs with admin rights'),
   limits: limits.default(limits.parse({})),

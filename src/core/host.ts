@@ -21,6 +21,10 @@ export type ServerServices = {
   readonly startedAt: number;
   readonly access: AccessControl;
   readonly accounts: import('../accounts.ts').Accounts;
+  /** The HTTP route table shared by every web service. */
+  readonly http: import('../http/routes.ts').HttpRoutes;
+  /** Base URLs of the HTTP listeners as clients reach them (no trailing slash); known once started. */
+  readonly httpUrls: { http?: string; https?: string };
 };
 
 export type Identity = { category: string; type: string; name?: string };

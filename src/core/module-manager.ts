@@ -125,6 +125,11 @@ function makeContext(host: Host, id: string, options: unknown, stops: Array<() =
         return iqRequestsOf(host).request(stanza, timeoutMs);
       },
     },
+    http: {
+      route(method, path, handler, opts) {
+        stops.push(server.http.route(method, path, handler, opts));
+      },
+    },
     disco: {
       feature(ns, opts) {
         host.features.add(ns);

@@ -9,6 +9,7 @@ import type { FoldHandler, RunHandler } from './hooks.ts';
 import type { DiscoItem, Host, ServerServices } from './host.ts';
 import type { IqHandler, IqTarget } from './iq.ts';
 import type { Router } from './router.ts';
+import type { HttpHandler } from '../http/routes.ts';
 import type { SessionManager } from './session-manager.ts';
 
 export type XepSupport = { xep: number; version: string; status: 'complete' | 'partial' };
@@ -51,6 +52,11 @@ export interface ModuleContext<O> {
     feature(ns: string, opts?: { account?: boolean }): void;
     /** An item of the host's disco#items (a component or service such as MUC or upload). */
     item(item: DiscoItem): void;
+  };
+  http: {
+    /** An HTTP route (see HttpRoutes.route), removed when the module stops. Paths are server-wide: a module on
+     * several hosts must put the host in its path. */
+    route(method: string, path: string, handler: HttpHandler, opts?: { prefix?: boolean }): void;
   };
   /** A repeating timer, stopped with the module. */
   timer(ms: number, fn: () => void): void;

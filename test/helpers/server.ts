@@ -13,6 +13,9 @@ export type TestServer = {
   server: ParleyServer;
   port: number;
   tlsPort: number;
+  /** Ports of the HTTP and HTTPS listeners (0 when disabled). */
+  httpPort: number;
+  httpsPort: number;
   dataDir: string;
   domain: string;
   register(user: string, password: string): Promise<void>;
@@ -57,6 +60,8 @@ export async function startServer(overrides: Record<string, unknown> = {}, opts:
     listen: {
       c2s: { port: 0, bind: '127.0.0.1' },
       c2s_direct_tls: { port: 0, bind: '127.0.0.1' },
+      http: { port: 0, bind: '127.0.0.1' },
+      https: { port: 0, bind: '127.0.0.1' },
     },
   };
   delete overrides.generateCertificate;
@@ -75,6 +80,8 @@ export async function startServer(overrides: Record<string, unknown> = {}, opts:
     server,
     port: server.addresses.c2s?.port ?? 0,
     tlsPort: server.addresses.c2sDirectTls?.port ?? 0,
+    httpPort: server.addresses.http?.port ?? 0,
+    httpsPort: server.addresses.https?.port ?? 0,
     dataDir,
     domain: config.hosts[0] as string,
     register: async (user, password) => {

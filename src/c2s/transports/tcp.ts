@@ -4,7 +4,9 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import { StreamParser, type ParserLimits, type StreamParserHandler } from '../../xml/parser.ts';
 import type { Attrs, Element } from '../../xml/element.ts';
 import type { StreamError } from '../../core/errors.ts';
-import type { Transport, TransportHandler } from './transport.ts';
+import type { StreamHeaderAttrs, Transport, TransportHandler } from './transport.ts';
+import { NS } from '../../xml/ns.ts';
+import { escapeAttr } from '../../xml/element.ts';
 
 export class TcpTransport implements Transport, StreamParserHandler {
   readonly kind: string;
@@ -77,6 +79,16 @@ export class TcpTransport implements Transport, StreamParserHandler {
 
   setHandler(handler: TransportHandler): void {
     this.handler = handler;
+  }
+
+  streamHeader(a: StreamHeaderAttrs): string {
+    const from = a.from !== undefined ? ` from='${escapeAttr(a.from)}'` : '';
+    const to = a.to !== undefined ? ` to='${escapeAttr(a.to)}'` : '';
+    return `<?xml version='1.0'?><stream:stream xmlns='${NS.CLIENT}' xmlns:stream='${NS.STREAM}' id='${a.id}'${from}${to} version='1.0' xml:lang='en'>`;
+  }
+
+  streamFooter(): string {
+    return '</stream:stream>';
   }
 
   send(data: string): void {

@@ -14,6 +14,8 @@ export interface TransportHandler {
   closed(): void;
 }
 
+export type StreamHeaderAttrs = { id: string; from?: string; to?: string };
+
 export interface Transport {
   readonly kind: string;
   readonly secure: boolean;
@@ -23,7 +25,12 @@ export interface Transport {
   /** When bytes last arrived (ms since the epoch), set on every chunk. */
   readonly lastActivity: number;
   setHandler(handler: TransportHandler): void;
+  /** Queues serialized XML: one element (or the stream header or footer from below) per call. */
   send(data: string): void;
+  /** The server's stream header in this transport's framing (RFC 6120 §4.7; RFC 7395 uses <open/>). */
+  streamHeader(attrs: StreamHeaderAttrs): string;
+  /** The end of the server's stream (</stream:stream>; RFC 7395 uses <close/>). */
+  streamFooter(): string;
   /** Starts TLS in place after <proceed/> was sent; input until the handshake ends is discarded. */
   startTls(context: SecureContext, done: (err?: Error) => void): void;
   /** tls-exporter channel-binding data (RFC 9266), only on TLS 1.3. */

@@ -1,0 +1,10 @@
+// The server-wide web services mounted on the HTTP route table (per-host features such as upload register
+// their own routes through their module context instead).
+import type { ParleyServer } from '../server.ts';
+import type { HttpRoutes } from './routes.ts';
+
+export type HttpService = (server: ParleyServer, routes: HttpRoutes) => void | Promise<void> | (() => void | Promise<void>) | Promise<() => void | Promise<void>>;
+
+/** Each service mounts its routes; what a mount returns is called when the server stops. */
+export const httpServices: HttpService[] = [
+];
