@@ -11,8 +11,10 @@ import type { ModuleDefinition } from './core/module.ts';
 import { ModuleManager } from './core/module-manager.ts';
 import { Router } from './core/router.ts';
 import { SessionManager } from './core/session-manager.ts';
+import { Metrics } from './core/metrics.ts';
 import { ClientSession } from './c2s/session.ts';
 import { TcpTransport } from './c2s/transports/tcp.ts';
+import { ConnectionGuard, ConnectionTicket, refuseConnection } from './c2s/limits/connection-guard.ts';
 import { NS } from './xml/ns.ts';
 import { openStorage } from './storage/open.ts';
 import type { Storage } from './storage/types.ts';
@@ -42,6 +44,7 @@ export class ParleyServer implements ServerServices {
   readonly hosts = new Map<string, Host>();
   readonly router: Router;
   readonly startedAt = Date.now();
+  readonly metrics = new Metrics();
   readonly access: AccessControl;
   /** Account operations; available once started. */
   accounts: Accounts;
@@ -51,6 +54,8 @@ export class ParleyServer implements ServerServices {
   private secureContext: SecureContext | undefined;
   private readonly listeners: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
+  /** Caps on client connections per address and in total (limits.connections). */
+  readonly connectionGuard: ConnectionGuard;
   private readonly options: ServerOptions;
   private admin: AdminChannel | undefined;
   /** Bound addresses, known once started. */
@@ -68,7 +73,8 @@ export class ParleyServer implements ServerServices {
     this.log = options.logger ?? pino({ level: config.log.level });
     this.storage = openStorage(config);
     this.access = new AccessControl(config);
-    this.router = new Router(this.hosts, this.log);
+    this.connectionGuard = new ConnectionGuard(config.limits.connections);
+    this.router = new Router(this.hosts, this.log, this.metrics);
     this.accounts = new Accounts(this.hostAuth);
     this.modules = new ModuleManager(options.modules);
     this.http = new HttpRoutes(this.log.child({ component: 'http' }));
@@ -144,6 +150,11 @@ export class ParleyServer implements ServerServices {
     }
   }
 
+  /** Whether every listener opened at start is still accepting connections (for /health). */
+  listenersUp(): boolean {
+    return this.listeners.every((l) => l.listening) && this.httpListeners.every((l) => l.listening);
+  }
+
   private listen(server: NetServer, bind: string, port: number, name: string, event = 'connection'): Promise<AddressInfo> {
     server.on(event, (socket: Socket) => this.accept(socket));
     // A TLS handshake failure on direct TLS is the peer's problem, not ours.
@@ -166,13 +177,25 @@ export class ParleyServer implements ServerServices {
   };
 
   private accept(socket: Socket): void {
+    const ticket = this.connectionGuard.admit(socket.remoteAddress ?? '');
+    if (!(ticket instanceof ConnectionTicket)) {
+      this.log.info({ ip: socket.remoteAddress, condition: ticket.condition }, 'connection refused: too many connections');
+      refuseConnection(socket, ticket);
+      return;
+    }
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.connectionGuard.release(ticket);
+    });
     const l = this.config.limits;
-    const transport = new TcpTransport(socket, { maxStanzaBytes: l.stanza_size_preauth, maxDepth: l.max_depth, maxAttrs: l.max_attrs }, this.reportHandlerFailure);
+    const transport = new TcpTransport(socket, { maxStanzaBytes: l.stanza_size_preauth, maxDepth: l.max_depth, maxAttrs: l.max_attrs },
+      this.reportHandlerFailure, l.read_rate_preauth);
     new ClientSession(transport, this, {
       starttls: this.config.listen.c2s.starttls,
       secureContext: this.secureContext as SecureContext,
+      guard: this.connectionGuard,
+      ticket,
     });
   }
 

@@ -2,13 +2,14 @@
 // The CLI uses it for commands that need the running server.
 import { createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
-import { StreamError } from '../core/errors.ts';
-import { Jid } from '../xmpp/jid.ts';
 import type { ParleyServer } from '../server.ts';
 import { AccountError } from '../accounts.ts';
-import type { Config } from '../config/schema.ts';
 import { OUTBOX_STATES, type OutboxJob, type OutboxState, type OutboxStore } from '../storage/types.ts';
-import { activeOutboxKinds, outboxKind, wakeOutbox } from '../outbox/sender.ts';
+import { activeOutboxKinds, wakeOutbox } from '../outbox/sender.ts';
+import { configuredOutboxKinds, connectedSessions, kickSessions, knownOutboxKinds, removeUser, serverStatus } from './operations.ts';
+import { parseApiTokenArgs, runApiTokenCommand } from '../http/api/tokens.ts';
+
+export { configuredOutboxKinds };
 
 export type AdminRequest = { cmd: string; args?: string[] };
 export type AdminResponse = { ok: true; result: unknown } | { ok: false; error: string; code?: string };
@@ -88,45 +89,25 @@ export class AdminChannel {
     };
     switch (cmd) {
       case 'status':
-        return {
-          pid: process.pid,
-          uptime: Math.round((Date.now() - s.startedAt) / 1000),
-          hosts: [...s.hosts.keys()],
-          sessions: s.sessions.count,
-          memory: process.memoryUsage().rss,
-          listeners: s.addresses,
-        };
+        return serverStatus(s);
       case 'connected':
-        return [...s.sessions.sessions()].map((x) => ({
-          jid: x.jid?.toString(), transport: x.transport, secure: x.secure, ip: x.remoteAddress, since: new Date(x.startedAt).toISOString(),
-        }));
-      case 'kick': {
-        const jid = Jid.parse(arg(0));
-        const targets = jid.isBare ? s.sessions.resources(jid) : [s.sessions.get(jid)].filter((x) => x !== undefined);
-        for (const t of targets) t.close(new StreamError('policy-violation', 'Kicked by an administrator'));
-        return { kicked: targets.length };
-      }
+        return connectedSessions(s);
+      case 'kick':
+        return kickSessions(s, arg(0));
       case 'register':
         return { jid: await s.accounts.register(arg(0), arg(1), arg(2)) };
       case 'passwd':
         return { jid: await s.accounts.setPassword(arg(0), arg(1), arg(2)) };
       case 'fast-revoke':
         return await s.accounts.revokeFastTokens(arg(0), arg(1));
-      case 'unregister': {
-        const auth = s.accounts.hostAuth(arg(1));
-        const jid = Jid.of(s.accounts.username(arg(0)), auth.host);
-        const host = s.hosts.get(auth.host);
-        if (host) await host.removeAccount(jid);
-        else await s.accounts.unregister(jid.local, auth.host);
-        for (const t of s.sessions.resources(jid)) t.close(new StreamError('not-authorized', 'Account removed'));
-        return { jid: jid.toString() };
-      }
+      case 'unregister':
+        return await removeUser(s, arg(0), arg(1));
       case 'users':
         return await s.accounts.list(arg(0));
-      case 'outbox': {
-        const known = [...new Set([...activeOutboxKinds(), ...configuredOutboxKinds(s.config)])];
-        return await runOutboxCommand(s.storage.outbox, parseOutboxArgs(args), known, wakeOutbox);
-      }
+      case 'outbox':
+        return await runOutboxCommand(s.storage.outbox, parseOutboxArgs(args), knownOutboxKinds(s), wakeOutbox);
+      case 'api-token':
+        return await runApiTokenCommand(s.storage.apiTokens, parseApiTokenArgs(args, s.config.hosts));
       default:
         throw new Error(`unknown command ${cmd}`);
     }
@@ -160,16 +141,6 @@ export function parseOutboxArgs(args: string[]): OutboxCommand {
   }
   if (sub === 'retry' && b === undefined) return { sub: 'retry', kind: a };
   throw new Error('usage: outbox | outbox list [KIND] [STATE] | outbox retry [KIND]');
-}
-
-/** Outbox kinds the configuration implies: <module>:<host> for every module configured on a host. */
-export function configuredOutboxKinds(config: Config): string[] {
-  const out: string[] = [];
-  for (const host of config.hosts) {
-    const merged = { ...config.modules, ...(config.host_config[host]?.modules ?? {}) };
-    for (const [id, setting] of Object.entries(merged)) if (setting !== false) out.push(outboxKind(id, host));
-  }
-  return out;
 }
 
 /** A module id stands for its kinds on every host (`offline_webhook` -> `offline_webhook:example.com`). */

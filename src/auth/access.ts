@@ -25,6 +25,28 @@ export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
 }
 
+/**
+ * Adds an IP network ("addr/bits", or one address) to `list`; false when it is not one. IPv4 networks also match
+ * IPv4-mapped IPv6 peers once the address is normalized (normalizeIp).
+ */
+export function addNetwork(list: BlockList, net: string): boolean {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(net);
+  const addr = m?.[1] ?? '';
+  const type = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
+  if (!m || !type) return false;
+  const max = type === 'ipv4' ? 32 : 128;
+  const prefix = m[2] === undefined ? max : Number(m[2]);
+  if (prefix > max) return false;
+  list.addSubnet(addr, prefix, type);
+  return true;
+}
+
+/** Whether a peer address (IPv4-mapped or not) lies in one of the networks of `list`. */
+export function inNetworks(list: BlockList, ip: string): boolean {
+  const a = normalizeIp(ip);
+  return isIPv4(a) ? list.check(a, 'ipv4') : isIPv6(a) ? list.check(a, 'ipv6') : false;
+}
+
 function compile(path: string, entry: { user?: string[] | undefined; server?: string[] | undefined; ip?: string[] | undefined }, problems: string[]): CompiledAcl {
   const acl: CompiledAcl = { users: new Set(), localparts: new Set(), servers: new Set(), ips: undefined };
   for (const u of entry.user ?? []) {
@@ -40,15 +62,8 @@ function compile(path: string, entry: { user?: string[] | undefined; server?: st
   }
   for (const s of entry.server ?? []) acl.servers.add(s.toLowerCase());
   for (const net of entry.ip ?? []) {
-    const [addr = '', bits] = net.split('/');
-    const type = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
-    const prefix = bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits);
-    if (!type || !Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128)) {
-      problems.push(`${path}.ip: invalid network ${net}`);
-      continue;
-    }
     acl.ips ??= new BlockList();
-    acl.ips.addSubnet(addr, prefix, type);
+    if (!addNetwork(acl.ips, net)) problems.push(`${path}.ip: invalid network ${net}`);
   }
   return acl;
 }
@@ -88,10 +103,7 @@ export class AccessControl {
       if (acl.localparts.has(s.jid.local) && this.hosts.has(s.jid.domain)) return true;
       if (acl.servers.has(s.jid.domain)) return true;
     }
-    if (s.ip && acl.ips) {
-      const ip = normalizeIp(s.ip);
-      if (acl.ips.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6')) return true;
-    }
+    if (s.ip && acl.ips && inNetworks(acl.ips, s.ip)) return true;
     return false;
   }
 

@@ -10,6 +10,7 @@ import { prepareLocalpart } from '../xmpp/precis.ts';
 import { decodeSaslPayload, encodeSaslPayload } from './sasl/base64.ts';
 import { createMechanism, type SaslMechanismName, type SaslServerContext, type SaslServerMechanism } from './sasl/mechanism.ts';
 import type { Transport } from './transports/transport.ts';
+import { LoginBackoff } from '../auth/login-failures.ts';
 
 /** Mechanisms known to be weaker than anything Parley accepts. */
 const WEAK_MECHANISMS = new Set(['DIGEST-MD5', 'CRAM-MD5', 'LOGIN', 'SCRAM-MD5']);
@@ -28,6 +29,8 @@ function localpartOf(username: string): string | undefined {
 export class SaslNegotiation {
   private mechanism: SaslServerMechanism | undefined;
   private failedAttempts = 0;
+  /** The account the current attempt names, once the mechanism has read it (for per-account back-off). */
+  private attemptUser: string | undefined;
   private readonly session: C2sSession;
   private readonly host: Host;
   private readonly transport: Transport;
@@ -58,6 +61,7 @@ export class SaslNegotiation {
         if (!this.server.access.allowed('c2s', { jid, ip, host: this.host.name })) {
           throw new SaslFailure('not-authorized', 'Login not allowed by service policy');
         }
+        failures.recordSuccess(ip, outcome.username);
       }
       return outcome;
     } catch (caught) {
@@ -70,9 +74,13 @@ export class SaslNegotiation {
       if (!(err instanceof SaslFailure)) throw err;
       this.mechanism = undefined;
       this.failedAttempts++;
-      if (err.condition === 'not-authorized' && failures.recordFailure(ip)) {
+      // A refusal to even try (the address must wait for that account) is not another failure.
+      const account = this.attemptUser;
+      this.attemptUser = undefined;
+      if (err.condition === 'not-authorized' && !(err instanceof LoginBackoff) && failures.recordFailure(ip, account)) {
         this.host.log.warn({ ip }, 'address refused after repeated failed logins');
       }
+      this.server.metrics.authFailures.inc(err.condition);
       this.host.log.info({ conn: this.session.id, ip: this.session.remoteAddress, condition: err.condition }, 'authentication failed');
       return { reply: err.toElement(), tooManyFailures: this.failedAttempts >= MAX_FAILURES };
     }
@@ -121,6 +129,12 @@ export class SaslNegotiation {
     return { reply, username: local, mechanism: name };
   }
 
+  /** The mechanism names the account: an address that failed it too often must wait (LoginBackoff). */
+  private beforeAttempt(local: string): void {
+    this.attemptUser = local;
+    this.host.auth.failures.checkBackoff(this.session.remoteAddress, local);
+  }
+
   private context(offered: SaslMechanismName[]): SaslServerContext {
     const auth = this.host.auth;
     const hostName = this.host.name;
@@ -130,11 +144,15 @@ export class SaslNegotiation {
       plusOffered: offered.some((m) => m.endsWith('-PLUS')),
       getScramCredentials: async (username, hash) => {
         const local = localpartOf(username);
-        return local === undefined ? undefined : auth.getScramCredentials(local, hash);
+        if (local === undefined) return undefined;
+        this.beforeAttempt(local);
+        return auth.getScramCredentials(local, hash);
       },
       verifyPlain: async (username, password) => {
         const local = localpartOf(username);
-        return local === undefined ? false : auth.checkPassword(local, password);
+        if (local === undefined) return false;
+        this.beforeAttempt(local);
+        return auth.checkPassword(local, password);
       },
       anonymousUsername: () => auth.anonymousUsername(),
       authzidMatches: (authzid, username) => {

@@ -13,6 +13,8 @@ import { decodeSaslPayload, encodeSaslPayload } from './sasl/base64.ts';
 import { createHtMechanism, isHtMechanismName } from './sasl/ht.ts';
 import { SaslNegotiation, type SaslOutcome } from './sasl-negotiation.ts';
 import { BIND2_NS, bind2Feature, bind2Requests, bind2Resource } from './bind2.ts';
+import { admitResource } from './limits/session-cap.ts';
+import { LoginBackoff } from '../auth/login-failures.ts';
 import type { Transport } from './transports/transport.ts';
 
 export const SASL2_NS = 'urn:xmpp:sasl:2';
@@ -147,6 +149,7 @@ export class Sasl2Negotiation {
     const ip = this.stream.session.remoteAddress;
     const agentId = this.request?.agent?.id;
     let used: { current: boolean; expiry: number } | undefined;
+    let account: string | undefined;
     try {
       if (failures.isBanned(ip)) throw new SaslFailure('not-authorized', 'Too many failed logins from your address; try again later');
       if (text.length > this.server.config.limits.sasl_payload) throw new SaslFailure('malformed-request', 'SASL payload too large');
@@ -154,6 +157,8 @@ export class Sasl2Negotiation {
         findKey: async (username, check) => {
           const local = localpartOf(username);
           if (local === undefined || agentId === undefined) return undefined;
+          account = local;
+          failures.checkBackoff(ip, local);
           const found = await this.tokens.verify(local, agentId, mechanism, check);
           used = found;
           return found?.key;
@@ -165,6 +170,7 @@ export class Sasl2Negotiation {
       if (!this.server.access.allowed('c2s', { jid: Jid.of(local, this.host.name), ip, host: this.host.name })) {
         throw new SaslFailure('not-authorized', 'Login not allowed by service policy');
       }
+      failures.recordSuccess(ip, local);
       await this.succeed(local, mechanism, result.data ? encodeSaslPayload(result.data) : undefined, used);
       return false;
     } catch (caught) {
@@ -175,9 +181,10 @@ export class Sasl2Negotiation {
       }
       const failure = err as SaslFailure;
       this.htFailures++;
-      if (failure.condition === 'not-authorized' && failures.recordFailure(ip)) {
+      if (failure.condition === 'not-authorized' && !(failure instanceof LoginBackoff) && failures.recordFailure(ip, account)) {
         this.host.log.warn({ ip }, 'address refused after repeated failed logins');
       }
+      this.server.metrics.authFailures.inc(failure.condition);
       this.host.log.info({ conn: this.stream.session.id, ip, condition: failure.condition }, 'token authentication failed');
       this.request = undefined;
       this.stream.session.sendRaw(toSasl2Failure(failure.toElement()));
@@ -218,12 +225,14 @@ export class Sasl2Negotiation {
     }
 
     let bound = false;
-    if (req.bind) {
-      const sessions = this.server.sessions;
-      const jid = bind2Resource(user, this.host.name, req.bind.getChildText('tag'), req.agent?.id, (full) => {
-        const s = sessions.get(full);
-        return s ? { agentId: s.get(USER_AGENT)?.id } : undefined;
-      });
+    const sessions = this.server.sessions;
+    const jid = req.bind && bind2Resource(user, this.host.name, req.bind.getChildText('tag'), req.agent?.id, (full) => {
+      const s = sessions.get(full);
+      return s ? { agentId: s.get(USER_AGENT)?.id } : undefined;
+    });
+    // At limits.max_sessions_per_account with the 'refuse' policy, no inline bind: the client gets the stream
+    // features, and an RFC 6120 bind then says why (resource-constraint).
+    if (req.bind && jid && !admitResource(this.server, jid)) {
       this.stream.sasl2Bind(jid);
       bound = true;
       aid.children = [jid.toString()];

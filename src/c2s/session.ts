@@ -16,10 +16,18 @@ import type { Transport, TransportHandler } from './transports/transport.ts';
 import { SaslNegotiation } from './sasl-negotiation.ts';
 import { bindResource } from './bind.ts';
 import { SASL2_NS, Sasl2Negotiation, type Sasl2Stream } from './sasl2.ts';
+import type { ConnectionGuard, ConnectionTicket } from './limits/connection-guard.ts';
+import { admitResource } from './limits/session-cap.ts';
+import { StalledOutput, type StallOwner } from './limits/stalled-output.ts';
+import { TokenBucket } from './limits/token-bucket.ts';
+import { errorReply } from '../xmpp/stanza.ts';
 
 export type C2sOptions = {
   starttls: z.infer<typeof StarttlsPolicy>;
   secureContext: SecureContext;
+  /** Per-address connection caps: told when this connection authenticates (src/c2s/limits/connection-guard.ts). */
+  guard?: ConnectionGuard;
+  ticket?: ConnectionTicket;
 };
 
 
@@ -32,7 +40,7 @@ const ABANDONED: TransportHandler = {
   closed: () => undefined,
 };
 
-export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream {
+export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream, StallOwner {
   readonly id = randomBytes(9).toString('base64url');
   readonly startedAt = Date.now();
   host: Host | undefined;
@@ -68,6 +76,10 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
   /** A stream header was received on this connection; the first one of a direct-TLS connection is being answered. */
   private anyStream = false;
   private opening = false;
+  /** Stanzas per second after authentication (limits.stanza_rate); undefined before, or when off. */
+  private stanzaBucket: TokenBucket | undefined;
+  /** Output waiting for a client that does not read (limits.send_queue). */
+  private stall: StalledOutput | undefined;
 
   constructor(transport: Transport, server: ServerServices, options: C2sOptions) {
     this.conn = transport;
@@ -133,9 +145,67 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
 
   /** Writes the stanza (unless detached), then lets the tracker count it: the tracker may follow it with <r/>. */
   private deliver(stanza: Element): void {
-    if (!this.ended) this.write(serialize(stanza));
-    else if (!this.isDetached) return;
+    if (!this.ended) {
+      if (this.stall !== undefined || this.outputBacklogged()) this.hold(stanza);
+      else this.write(serialize(stanza));
+      this.server.metrics.stanzasSent.count(stanza.name);
+    } else if (!this.isDetached) return;
     this.tracker?.sent(this, stanza);
+    const q = this.server.config.limits.send_queue;
+    if (this.stall && this.stall.stanzas.length > q.max_stanzas && !this.ended) {
+      this.close(new StreamError('resource-constraint', `More than ${q.max_stanzas} stanzas wait for the client to read`));
+    }
+  }
+
+  // --- Back-pressure: output held for a client that does not read (src/c2s/limits/stalled-output.ts) ---
+
+  private outputBacklogged(): boolean {
+    const queued = this.conn.queuedBytes;
+    return queued !== undefined && queued > this.server.config.limits.send_queue.max_bytes;
+  }
+
+  private hold(stanza: Element): void {
+    this.stall ??= new StalledOutput(this, this.server.config.limits.send_queue.stall_timeout * 1000, Date.now());
+    this.stall.stanzas.push(stanza);
+    if (!this.tracker) this.stall.untracked++;
+  }
+
+  /** The client took what was written: held stanzas follow, in order, as long as it keeps up. */
+  drained(): void {
+    const stall = this.stall;
+    if (!stall || this.ended) return;
+    let i = 0;
+    while (i < stall.stanzas.length && !this.outputBacklogged()) this.write(serialize(stall.stanzas[i++] as Element));
+    stall.stanzas.splice(0, i);
+    stall.untracked = Math.max(0, stall.untracked - i);
+    if (stall.stanzas.length === 0) {
+      stall.end();
+      this.stall = undefined;
+    }
+  }
+
+  stallTimedOut(): void {
+    const timeout = this.server.config.limits.send_queue.stall_timeout;
+    this.close(new StreamError('connection-timeout', `The client has not read what it was sent for ${timeout} seconds`));
+  }
+
+  /** Ends the stall; returns the held stanzas no tracker knows of. */
+  private takeStalled(): Element[] {
+    const stall = this.stall;
+    if (!stall) return [];
+    this.stall = undefined;
+    return stall.end();
+  }
+
+  /** Held stanzas that never reached the client are routed again (stored offline, or bounced), as CSI does. */
+  private async rerouteStalled(stanzas: Element[]): Promise<void> {
+    for (const stanza of stanzas) {
+      if (stanza.name === 'presence') continue; // a snapshot, gone with the session
+      if (stanza.name === 'iq' && stanza.attrs.type !== 'get' && stanza.attrs.type !== 'set') continue;
+      const from = Jid.tryParse(stanza.attrs.from ?? '') ?? this.host?.jid;
+      const to = Jid.tryParse(stanza.attrs.to ?? '') ?? this.jid;
+      if (from && to) await this.server.router.route(stanza, from, to);
+    }
   }
 
   /** Writes a nonza or a stanza that needs no hooks. */
@@ -163,13 +233,14 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     }
     if (this.ended) return;
     this.held = undefined;
+    const unsent = this.takeStalled();
     if (error) this.log.info({ condition: error.condition, text: error.text }, 'stream error');
     if (!this.headerSent) this.sendHeader(undefined);
     if (error) this.write(serialize(error.toElement()));
     this.write(this.conn.streamFooter());
     this.ended = true;
     this.conn.close();
-    void this.cleanup(error ? `stream error: ${error.condition}` : 'closed by server');
+    void this.cleanup(error ? `stream error: ${error.condition}` : 'closed by server', unsent);
   }
 
   /** Malformed or over-limit input from the transport. */
@@ -252,6 +323,18 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
   element(el: Element): void {
     if (this.ended) return;
     if (this.logXml) this.log.info({ dir: 'in', xml: redact(el) }, 'xml');
+    if (this.stanzaBucket) {
+      // limits.stanza_rate: past the burst reading pauses (the client's TCP window closes); a client a whole
+      // further burst ahead broke the policy (RFC 6120 §4.9.3.14).
+      const debt = this.stanzaBucket.take(1, Date.now());
+      if (debt > 0) {
+        if (debt > this.server.config.limits.stanza_rate.burst) {
+          this.streamError(new StreamError('policy-violation', 'Too many stanzas: slow down'));
+          return;
+        }
+        this.conn.pauseReading?.(this.stanzaBucket.waitMs());
+      }
+    }
     this.inbox.push(el);
     if (!this.draining && !this.opening) void this.drain();
   }
@@ -289,8 +372,13 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
         throw new StreamError('not-authorized', 'Authenticate first');
       }
       if (!this.jid) return this.beforeBind(el);
-      this.tracker?.received(this, el);
-      return this.server.router.fromClient(this, el);
+      // Counted for stream management once processed: an acknowledgement never covers a stanza still in flight.
+      try {
+        await this.server.router.fromClient(this, el);
+      } finally {
+        this.tracker?.received(this, el);
+      }
+      return;
     }
     if (this.mustStartTls() || !this.authenticated) throw new StreamError('not-authorized', 'Authenticate first');
     const host = this.host as Host;
@@ -333,8 +421,7 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
       this.user = outcome.username;
       this.sasl = undefined;
       this.log.info({ user: `${outcome.username}@${host.name}`, mechanism: outcome.mechanism }, 'authenticated');
-      const l = this.server.config.limits;
-      this.conn.setLimits({ maxStanzaBytes: l.stanza_size, maxDepth: l.max_depth, maxAttrs: l.max_attrs });
+      this.applyAuthenticatedLimits();
       this.headerSent = false;
       this.conn.restart();
     }
@@ -358,8 +445,17 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     this.user = user;
     this.sasl = undefined;
     this.sasl2 = undefined;
+    this.applyAuthenticatedLimits();
+  }
+
+  /** After authentication: larger stanzas, the post-authentication read rate, the stanza rate, and the
+   * connection no longer counts against its address's unauthenticated cap. */
+  private applyAuthenticatedLimits(): void {
     const l = this.server.config.limits;
     this.conn.setLimits({ maxStanzaBytes: l.stanza_size, maxDepth: l.max_depth, maxAttrs: l.max_attrs });
+    this.conn.setReadRate?.(l.read_rate);
+    if (l.stanza_rate.per_second > 0) this.stanzaBucket = new TokenBucket(l.stanza_rate.per_second, l.stanza_rate.burst, Date.now());
+    if (this.options.guard && this.options.ticket) this.options.guard.authenticated(this.options.ticket);
   }
 
   sasl2Bind(jid: Jid): void {
@@ -402,6 +498,12 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     if (el.name === 'iq' && el.attrs.type === 'set' && payload?.is('bind', NS.BIND)) {
       const host = this.host as Host;
       const result = bindResource(this.user as string, host.name, el, payload);
+      const refused = result.ok ? admitResource(this.server, result.jid) : undefined;
+      if (refused) {
+        this.log.info({ user: this.user }, 'bind refused: too many sessions');
+        this.sendRaw(errorReply(el, refused));
+        return;
+      }
       if (result.ok) {
         this.jid = result.jid;
         this.server.sessions.add(this, result.jid);
@@ -427,14 +529,17 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     this.negotiationTimer = undefined;
     if (this.ended) return;
     this.ended = true;
+    const unsent = this.takeStalled();
     if (this.jid && this.tracker?.connectionLost(this)) {
       // Input not yet processed is dropped: the client learns from the resumption's 'h' what to send again.
       this.isDetached = true;
       this.inbox.length = 0;
+      // Held stanzas the tracker already counts are kept for replay; the others join them now.
+      for (const stanza of unsent) this.tracker.sent(this, stanza);
       this.log.info({ jid: this.jid.toString() }, 'connection lost; session detached');
       return;
     }
-    void this.cleanup('connection lost');
+    void this.cleanup('connection lost', unsent);
   }
 
   adoptConnection(fresh: C2sSession, preamble: Element[]): void {
@@ -472,10 +577,12 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     this.isDetached = false;
     this.log.info({ jid: this.jid.toString(), transport: this.conn.kind, ip: this.conn.remoteAddress }, 'session resumed');
     for (const el of preamble) this.write(serialize(el));
+    // Output held for the old connection: what the tracker counts is in the replay; the rest is written now.
+    for (const el of this.takeStalled()) this.write(serialize(el));
     if (this.inbox.length > 0 && !this.draining) void this.drain();
   }
 
-  private async cleanup(reason: string): Promise<void> {
+  private async cleanup(reason: string, unsent: Element[] = []): Promise<void> {
     if (this.cleaned) return;
     this.cleaned = true;
     if (this.negotiationTimer) clearTimeout(this.negotiationTimer);
@@ -491,6 +598,13 @@ export class ClientSession implements C2sSession, TransportHandler, Sasl2Stream 
     } finally {
       this.server.sessions.remove(this);
       this.log.info({ jid: this.jid.toString(), reason }, 'session closed');
+    }
+    if (unsent.length > 0) {
+      try {
+        await this.rerouteStalled(unsent);
+      } catch (err) {
+        this.log.error({ err }, 'could not route held stanzas again');
+      }
     }
   }
 }

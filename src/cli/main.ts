@@ -8,6 +8,8 @@ import { ConfigError, StorageError } from '../core/errors.ts';
 import { Accounts, AccountError } from '../accounts.ts';
 import { openStorage } from '../storage/open.ts';
 import { adminRequest } from './admin-client.ts';
+import { apiTokenCommand } from './api-token.ts';
+import { inviteCommand } from './invite.ts';
 import {
   configuredOutboxKinds, parseOutboxArgs, runOutboxCommand, type OutboxCommand, type OutboxCommandResult,
 } from '../admin/admin-channel.ts';
@@ -29,6 +31,12 @@ const USAGE = `Usage: parley <command> [--config FILE]
   outbox                         background delivery queue (webhooks, push): jobs per kind and state
   outbox list [KIND] [STATE]     the latest 100 jobs; STATE is pending, delivered or dead
   outbox retry [KIND]            put dead jobs back in the queue
+  api-token create [--name N] [--host H] [--expires DAYS]
+                                 create a REST API token (printed once; for host H only, if given)
+  api-token list                 list REST API tokens
+  api-token revoke ID            revoke a REST API token
+  invite create [--host H] [--expires DAYS]
+                                 print a single-use invitation token and its xmpp: URI for in-band registration
 
 The configuration is read from --config, else $PARLEY_CONFIG, else ./parley.yml if it exists;
 without any, the defaults serve localhost with data in ./data.`;
@@ -51,7 +59,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
+        // api-token create and invite create.
+        name: { type: 'string' }, host: { type: 'string' }, expires: { type: 'string' },
+      },
       allowPositionals: true,
     });
   } catch (err) {
@@ -63,6 +75,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return cmd || parsed.values.help ? 0 : 64;
   }
+  if (cmd === 'invite' && parsed.values.name !== undefined) {
+    process.stderr.write(`--name belongs to api-token create\n${USAGE}\n`);
+    return 64;
+  }
+  if (cmd !== 'api-token' && cmd !== 'invite' && (parsed.values.name ?? parsed.values.host ?? parsed.values.expires) !== undefined) {
+    process.stderr.write(`--name, --host and --expires belong to api-token create\n${USAGE}\n`);
+    return 64;
+  }
   try {
     const config = resolveConfig(parsed.values.config ? resolve(parsed.values.config) : undefined);
     if (cmd === 'start') {
@@ -71,6 +91,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === 'outbox') return await outboxCommand(config, args as string[]);
+    if (cmd === 'api-token') return await apiTokenCommand(config, args as string[], parsed.values);
+    if (cmd === 'invite') return await inviteCommand(config, args as string[], parsed.values);
     const arity = ACCOUNT_COMMANDS[cmd] ?? SERVER_COMMANDS[cmd];
     if (arity === undefined) {
       process.stderr.write(`unknown command: ${cmd}\n${USAGE}\n`);

@@ -34,6 +34,10 @@ export const BruteForceSchema = z.strictObject({
   max_failures: z.number().int().min(1).default(20).describe('failed logins from one IP before it is refused'),
   window: z.number().positive().default(600).describe('seconds over which failures are counted'),
   ban_seconds: z.number().positive().default(600).describe('how long a refused IP stays refused'),
+  backoff_after: z.number().int().min(1).default(3)
+    .describe('failed logins for one account from one IP before that IP must wait between attempts for it'),
+  backoff_base: z.number().positive().default(1).describe('seconds of the first wait; each further failure doubles it'),
+  backoff_max: z.number().positive().default(300).describe('the longest wait, in seconds'),
 });
 
 export const AUTH_MECHANISMS = ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] as const;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AuthSchema } from './auth-schema.ts';
 import { AccessSchema, AclSchema } from './acl-schema.ts';
 import { HttpSchema } from './http-schema.ts';
+import { hardeningLimits } from './limits-schema.ts';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -47,6 +48,7 @@ const limits = z.strictObject({
   max_attrs: z.number().int().min(8).default(256).describe('attributes per element'),
   negotiation_timeout: seconds.default(30).describe('seconds to finish TLS, SASL and bind'),
   sasl_payload: z.number().int().min(512).default(10_000).describe('bytes of base64 in one SASL element'),
+  ...hardeningLimits,
 });
 
 const tls = z.strictObject({

@@ -25,6 +25,8 @@ export type ServerServices = {
   readonly http: import('../http/routes.ts').HttpRoutes;
   /** Base URLs of the HTTP listeners as clients reach them (no trailing slash); known once started. */
   readonly httpUrls: { http?: string; https?: string };
+  /** The metrics registry (served at /metrics); modules add their own instruments to it. */
+  readonly metrics: import('./metrics.ts').Metrics;
 };
 
 export type Identity = { category: string; type: string; name?: string };

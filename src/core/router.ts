@@ -8,6 +8,7 @@ import { StanzaError } from './errors.ts';
 import type { HookMap, StanzaEvent, StanzaKind } from './hook-map.ts';
 import type { Host } from './host.ts';
 import type { C2sSession } from './session.ts';
+import { Metrics } from './metrics.ts';
 
 type RouteHook = `${StanzaKind}/${'bare' | 'full' | 'host'}`;
 
@@ -18,10 +19,12 @@ export class Router {
   private readonly hosts: Map<string, Host>;
   private readonly log: Logger;
   private readonly routes = new Map<string, DomainRoute>();
+  private readonly metrics: Metrics;
 
-  constructor(hosts: Map<string, Host>, log: Logger) {
+  constructor(hosts: Map<string, Host>, log: Logger, metrics: Metrics = new Metrics()) {
     this.hosts = hosts;
     this.log = log;
+    this.metrics = metrics;
   }
 
   /** Routes a domain (and nothing below it) to a component or service; returns the function that removes it. */
@@ -45,6 +48,8 @@ export class Router {
     const from = session.jid;
     if (!host || !from) return;
     const kind = stanza.name as StanzaKind;
+    const start = performance.now();
+    this.metrics.stanzasReceived.count(kind);
     // RFC 6120 §8.1.2.1: the server adds or overrides 'from' with the sender's full JID.
     stanza.attrs.from = from.toString();
     try {
@@ -59,8 +64,8 @@ export class Router {
         stanza.attrs.to = to.toString();
       }
       const event: StanzaEvent = { host, stanza, from, to, origin: session };
-      if (await host.bus.run(`pre-${kind}`, event)) return;
-      await this.dispatch(event);
+      if (!(await host.bus.run(`pre-${kind}`, event))) await this.dispatch(event);
+      this.metrics.routingLatency.observe(kind, (performance.now() - start) / 1000);
     } catch (err) {
       this.fail({ host, stanza, from, to: host.jid, origin: session }, err);
     }
@@ -74,8 +79,10 @@ export class Router {
       return;
     }
     const event: StanzaEvent = { host, stanza, from, to, origin };
+    const start = performance.now();
     try {
       await this.dispatch(event);
+      this.metrics.routingLatency.observe(stanza.name, (performance.now() - start) / 1000);
     } catch (err) {
       this.fail(event, err);
     }

@@ -20,7 +20,7 @@ export class SessionKey<T> {
  * `sent` is later either reported in 'c2s/acked' or handed to 'c2s/unacked' once its session ends for good.
  */
 export interface StanzaTracker {
-  /** A stanza from the client, counted as it starts being processed. */
+  /** A stanza from the client, counted once it has been processed (routed, and stored where that applies). */
   received(session: C2sSession, stanza: Element): void;
   /** A stanza just written to the client, or kept for replay while the session is detached. */
   sent(session: C2sSession, stanza: Element): void;

@@ -2,6 +2,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { HttpConfig } from '../config/http-schema.ts';
 import type { HttpRoutes } from './routes.ts';
@@ -13,6 +14,19 @@ export type HttpListenerOptions = {
   tls?: { cert: string; key: string };
   name: string;
 };
+
+/** Statuses for the parser's and the server's errors (Node's own choices when no handler is installed). */
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+/** A response already being written on this socket cannot be followed by another status line (Node's own
+ * handler looks at the same internal field). */
+function responseStarted(socket: Duplex): boolean {
+  const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  return current?.headersSent === true;
+}
 
 export class HttpListener {
   private readonly server: HttpServer;
@@ -26,7 +40,8 @@ export class HttpListener {
     this.log = log;
     const common = {
       maxHeaderSize: config.max_header_size,
-      headersTimeout: config.headers_timeout * 1000,
+      // Node refuses a headers timeout longer than the request timeout; the whole request's limit covers the headers.
+      headersTimeout: Math.min(config.headers_timeout, config.request_timeout) * 1000,
       requestTimeout: config.request_timeout * 1000,
       keepAliveTimeout: 5000,
     };
@@ -35,24 +50,31 @@ export class HttpListener {
       ? createHttpsServer({ ...common, cert: options.tls?.cert, key: options.tls?.key, minVersion: 'TLSv1.2' })
       : createHttpServer(common);
     this.server.maxHeadersCount = config.max_headers;
-    this.server.on('request', (req, res) => void routes.dispatch(req, res, secure));
+    this.server.on('request', (req, res) => {
+      routes.dispatch(req, res, secure).catch((err: unknown) => {
+        // The route table answers handler failures itself; this is a failure while answering (a bad header value).
+        this.log.error({ err, path: req.url }, 'HTTP request failed');
+        res.destroy();
+      });
+    });
     this.server.on('upgrade', (req, socket, head) => routes.dispatchUpgrade(req, socket, head, secure));
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      // Node answers 431 for oversized headers itself when the socket is still writable.
+      // With a listener here Node no longer answers by itself: the status is ours to write, on the raw socket.
       this.log.debug({ err: err.message, code: err.code }, 'HTTP client error');
-      if (socket.writable && err.code === 'HPE_HEADER_OVERFLOW') {
-        socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      } else if (socket.writable) {
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      } else {
-        socket.destroy();
-      }
+      const status = err.code === 'ECONNRESET' || !socket.writable ? undefined : CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
+      if (status === undefined || responseStarted(socket)) socket.destroy();
+      else socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
     this.server.on('tlsClientError', (err: Error) => this.log.debug({ err: err.message }, 'HTTPS TLS client error'));
+  }
+
+  /** Whether the listener accepts connections. */
+  get listening(): boolean {
+    return this.server.listening;
   }
 
   listen(): Promise<AddressInfo> {

@@ -23,16 +23,65 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   sendText(res, status, JSON.stringify(value), 'application/json; charset=utf-8');
 }
 
-/** Reads the whole body, refusing (413) anything above `limit` bytes, declared or sent. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads the whole body, refusing (413) anything above `limit` bytes, declared or sent. On refusal the rest of the
+ * body is left to the route table, which discards a bounded amount of it so the client can read the answer.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'Request body too large');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, 'Request body too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new HttpError(413, 'Request body too large'));
+  if (req.readableEnded) return Promise.reject(new Error('the request body was already read'));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        // Not destroyed (as leaving a for-await loop would do): the 413 must still reach the client.
+        done();
+        reject(new HttpError(413, 'Request body too large'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(new HttpError(400, `Request body unreadable: ${err.message}`));
+    };
+    const onClose = (): void => {
+      done();
+      reject(new HttpError(400, 'Request body incomplete'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+/** Bytes of an unwanted request body read (and dropped) after answering, before the connection is cut instead. */
+export const DISCARD_LIMIT = 1_048_576;
+
+/**
+ * Reads and drops what is left of a request body the handler did not want, so the connection can carry the next
+ * request and the client reads the answer rather than a reset; past DISCARD_LIMIT bytes the connection is closed.
+ */
+export function discardBody(req: IncomingMessage): void {
+  if (req.readableEnded || req.destroyed) return;
+  let dropped = 0;
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DISCARD_LIMIT) req.socket.destroy();
+  });
+  req.resume();
 }

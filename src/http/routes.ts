@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { HttpError, sendText } from './respond.ts';
+import { discardBody, HttpError, sendText } from './respond.ts';
 
 export type HttpRequest = {
   readonly req: IncomingMessage;
@@ -26,6 +26,20 @@ export function remoteAddressOf(req: IncomingMessage): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
+/**
+ * The request target as a URL (RFC 9112 §3.2): origin-form ("/path?query") is taken as a path even when it starts
+ * with "//" (which URL parsing would read as a host), absolute-form as it is; anything else is not routable.
+ */
+export function requestUrl(target: string): URL | undefined {
+  try {
+    if (target.startsWith('/')) return new URL(`http://localhost${target}`);
+    if (/^https?:\/\//i.test(target)) return new URL(target);
+  } catch {
+    // Malformed: answered with 400.
+  }
+  return undefined;
+}
+
 export class HttpRoutes {
   private readonly routes: Route[] = [];
   private readonly upgrades = new Map<string, UpgradeHandler>();
@@ -40,12 +54,12 @@ export class HttpRoutes {
    * everything below it ("/upload" matches "/upload/a/b"). '*' matches every method. Returns the unregister function.
    */
   route(method: string, path: string, handler: HttpHandler, opts: { prefix?: boolean } = {}): () => void {
-    const clash = this.routes.find((r) => r.path === path && r.prefix === (opts.prefix ?? false) && (r.method === method || r.method === '*' || method === '*'));
-    if (clash) throw new Error(`HTTP route ${method} ${path} is already registered`);
     const route: Route = { method: method.toUpperCase(), path: path.replace(/\/+$/, '') || '/', prefix: opts.prefix ?? false, handler };
+    const clash = this.routes.find((r) => r.path === route.path && r.prefix === route.prefix && (r.method === route.method || r.method === '*' || route.method === '*'));
+    if (clash) throw new Error(`HTTP route ${route.method} ${route.path} is already registered`);
     this.routes.push(route);
-    // Longest paths first, so /admin/api wins over /admin.
-    this.routes.sort((a, b) => b.path.length - a.path.length);
+    // Longest paths first, so /admin/api wins over /admin; an exact route before a prefix route of the same path.
+    this.routes.sort((a, b) => b.path.length - a.path.length || Number(a.prefix) - Number(b.prefix));
     return () => {
       const i = this.routes.indexOf(route);
       if (i >= 0) this.routes.splice(i, 1);
@@ -59,29 +73,37 @@ export class HttpRoutes {
     return () => { this.upgrades.delete(path); };
   }
 
+  /**
+   * The routes of the most specific path that matches: a request below /admin/api is /admin/api's to answer
+   * (with 405 if its method is not there), never passed on to a shorter prefix such as /admin.
+   */
   private match(pathname: string): Route[] {
-    return this.routes.filter((r) => r.path === pathname || (r.prefix && (r.path === '/' || pathname.startsWith(`${r.path}/`))));
+    const matches = (r: Route): boolean => r.path === pathname || (r.prefix && (r.path === '/' || pathname.startsWith(`${r.path}/`)));
+    const best = this.routes.find(matches);
+    return best ? this.routes.filter((r) => r.path === best.path && matches(r)) : [];
   }
 
   async dispatch(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<void> {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
+    const url = requestUrl(req.url ?? '/');
+    if (!url) {
       sendText(res, 400, 'Bad request');
+      discardBody(req);
       return;
     }
     const candidates = this.match(url.pathname);
     const method = (req.method ?? 'GET').toUpperCase();
-    const route = candidates.find((r) => r.method === method || r.method === '*' || (method === 'HEAD' && r.method === 'GET'));
+    const route = candidates.find((r) => r.method === method || r.method === '*')
+      ?? (method === 'HEAD' ? candidates.find((r) => r.method === 'GET') : undefined);
     if (!route) {
       if (candidates.length > 0) {
-        res.setHeader('Allow', [...new Set(candidates.map((r) => r.method))].join(', '));
+        const allowed = new Set(candidates.map((r) => r.method));
+        if (allowed.has('GET')) allowed.add('HEAD');
+        res.setHeader('Allow', [...allowed].join(', '));
         sendText(res, 405, 'Method not allowed');
       } else {
         sendText(res, 404, 'Not found');
       }
-      req.resume();
+      discardBody(req);
       return;
     }
     const rest = route.prefix ? url.pathname.slice(route.path === '/' ? 1 : route.path.length + 1) : '';
@@ -92,25 +114,24 @@ export class HttpRoutes {
         if (!res.headersSent) {
           for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
           sendText(res, err.status, err.message);
+          discardBody(req);
         } else {
           res.destroy();
         }
-        req.resume();
         return;
       }
       this.log.error({ err, path: url.pathname, method }, 'HTTP handler failed');
-      if (!res.headersSent) sendText(res, 500, 'Internal server error');
-      else res.destroy();
+      if (!res.headersSent) {
+        sendText(res, 500, 'Internal server error');
+        discardBody(req);
+      } else {
+        res.destroy();
+      }
     }
   }
 
   dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    } catch {
-      pathname = '';
-    }
+    const pathname = requestUrl(req.url ?? '/')?.pathname ?? '';
     const handler = this.upgrades.get(pathname);
     if (!handler) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

@@ -22,8 +22,11 @@ import keepalive from './keepalive.ts';
 import blocking from './blocking.ts';
 import smacks from './smacks/index.ts';
 import mam from './mam/index.ts';
+import limits from './limits.ts';
+import upload from './upload/index.ts';
+import muc from './muc/index.ts';
 
 export const builtinModules: ModuleDefinition[] = [
   disco, caps, pep, ping, roster, offline, offlineWebhook, register, push, pushService,
-  vcard, vcardXupdate, privateStorage, version, time, last, smacks, carbons, csi, keepalive, blocking, mam,
+  vcard, vcardXupdate, privateStorage, version, time, last, smacks, carbons, csi, keepalive, blocking, mam, limits, upload, muc,
 ] as ModuleDefinition[];

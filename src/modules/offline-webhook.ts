@@ -11,6 +11,7 @@ import { NS } from '../xml/ns.ts';
 import { messageType } from '../xmpp/stanza.ts';
 import { Jid } from '../xmpp/jid.ts';
 import type {} from './offline.ts';
+import type {} from './muc/away.ts';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Headers Parley sets itself; letting configuration override them would break the format or the signature. */
@@ -26,6 +27,8 @@ export const OfflineWebhookOptions = z.strictObject({
     .describe('sent as the access_token field (mod_offline_post auth_token), for receivers written for it'),
   types: z.array(z.enum(['chat', 'normal', 'headline'])).min(1).default(['chat', 'normal'])
     .describe('message types posted; mod_offline_post posted chat only'),
+  groupchat: z.boolean().default(true)
+    .describe('also post messages of members-only rooms to members who are not in the room (muc module; docs/muc.md)'),
   ...outboxOptions({ item: 'request', concurrency: 4, keepDeliveredDays: 7, keepWhy: 'for `parley outbox list`' }),
   headers: z.record(
     z.string().regex(HEADER_NAME, 'not a valid header name').refine((h) => !RESERVED.test(h), 'set by Parley, cannot be overridden'),
@@ -47,8 +50,10 @@ export type WebhookPayload = {
   type: string;
   /** When the message was stored (its XEP-0203 delay stamp). */
   time: string;
-  /** Messages waiting for the recipient, this one included. */
+  /** Messages waiting for the recipient, this one included (for a room: messages missed there). */
   offline_count: number;
+  /** For a message of a members-only room the member is not in: the room's bare JID ('from' is the occupant JID). */
+  room?: string;
 };
 
 /** The first body, preferring one in the stanza's own language, as a client would show it. */
@@ -88,8 +93,11 @@ export default defineModule({
 
     async function post(job: OutboxJob, stop: AbortSignal): Promise<void> {
       let rendered: { body: string; contentType: string };
+      let event = 'offline-message';
       try {
-        rendered = renderWebhook(JSON.parse(job.payload) as WebhookPayload, o.format, o.access_token);
+        const payload = JSON.parse(job.payload) as WebhookPayload;
+        if (payload.room !== undefined) event = 'groupchat-message';
+        rendered = renderWebhook(payload, o.format, o.access_token);
       } catch (err) {
         throw new PermanentSendError(`unreadable outbox payload: ${(err as Error).message}`);
       }
@@ -100,7 +108,7 @@ export default defineModule({
         ...o.headers,
         'Content-Type': rendered.contentType,
         'User-Agent': 'Parley',
-        'X-Parley-Event': 'offline-message',
+        'X-Parley-Event': event,
         'X-Parley-Delivery': deliveryId,
         'X-Parley-Timestamp': timestamp,
       };
@@ -145,16 +153,37 @@ export default defineModule({
         time: stamp ?? new Date().toISOString(),
         offline_count: e.count,
       };
+      await queue(payload);
+    });
+
+    // A message of a members-only room for a member who is not in it (see muc/away.ts).
+    ctx.hook('muc/member-away', async (e) => {
+      if (!o.groupchat) return;
+      const body = messageBody(e.stanza);
+      if (body === undefined || body === '') return;
+      await queue({
+        from: e.from.toString(),
+        to: e.user.bareString,
+        body,
+        id: e.stanza.attrs.id ?? null,
+        type: 'groupchat',
+        time: new Date().toISOString(),
+        offline_count: e.count,
+        room: e.room.bareString,
+      });
+    });
+
+    async function queue(payload: WebhookPayload): Promise<void> {
       try {
         // Durable before the hook returns; the request itself goes out in the background.
         await storage.outbox.add(host.name, kind, JSON.stringify(payload));
       } catch (err) {
-        // The message is stored; a lost notification must not turn its storage into an error for the sender.
-        ctx.log.error({ err, user: e.user.bareString }, 'could not queue the offline webhook');
+        // The message is stored (or delivered to the room); a lost notification must not become an error for the sender.
+        ctx.log.error({ err, user: payload.to }, 'could not queue the offline webhook');
         return;
       }
       sender.wake();
-    });
+    }
 
     sender.start();
     ctx.onStop(() => sender.stop());

@@ -26,6 +26,9 @@ const BATCH = 500;
 const TRACKED_BATCH = 100;
 
 /** Whether a message carries something a user would miss: chat states alone are not worth storing. */
+/** Messages written to a session straight from storage: their rows exist already, so nothing journals them again. */
+export const fromStorage = new WeakSet<Element>();
+
 export function worthStoring(stanza: Element): boolean {
   const type = messageType(stanza);
   if (type === 'error' || type === 'groupchat') return false;
@@ -173,6 +176,7 @@ export default defineModule({
             if (tracked) {
               // Held before sending: a full queue may end the session inside send().
               delivered.set(el, m.id);
+              fromStorage.add(el);
               hold(session, m.id);
             } else done.push(m.id);
             session.send(el);

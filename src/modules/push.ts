@@ -13,6 +13,7 @@ import { Element, serialize, xml } from '../xml/element.ts';
 import { NS } from '../xml/ns.ts';
 import { parseElement } from '../xml/parse.ts';
 import { Jid } from '../xmpp/jid.ts';
+import type {} from './muc/away.ts';
 
 export const PUSH_NS = 'urn:xmpp:push:0';
 const PUBSUB_NS = 'http://jabber.org/protocol/pubsub';
@@ -25,8 +26,11 @@ export type PushTrigger = {
   host: Host;
   /** The account (bare JID) to notify about. */
   user: Jid;
-  /** 'offline': a message was stored; 'no-active-session': a session is detached (stream management) and got one. */
-  reason: 'offline' | 'no-active-session';
+  /**
+   * 'offline': a message was stored; 'no-active-session': a session is detached (stream management) and got one;
+   * 'groupchat': a message in a members-only room the member is not in (muc module).
+   */
+  reason: 'offline' | 'no-active-session' | 'groupchat';
   /** The message that caused it, for the sender and body fields. */
   stanza?: Element;
   /** Its sender; taken from the stanza's 'from' when absent. */
@@ -107,6 +111,13 @@ export default defineModule({
     // A push that cannot be sent must not turn into an error for the sender: the message is stored either way.
     ctx.hook('message/stored-offline', async (e) => {
       await notify({ host, user: e.user, reason: 'offline', stanza: e.stanza, from: e.from, count: e.count })
+        .catch((err) => ctx.log.error({ err, user: e.user.toString() }, 'push notification failed'));
+      return false;
+    });
+
+    // A message of a members-only room for a member who is not in it (see muc/away.ts); the count is the room's unread.
+    ctx.hook('muc/member-away', async (e) => {
+      await notify({ host, user: e.user, reason: 'groupchat', stanza: e.stanza, from: e.from, count: e.count })
         .catch((err) => ctx.log.error({ err, user: e.user.toString() }, 'push notification failed'));
       return false;
     });

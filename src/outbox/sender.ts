@@ -84,6 +84,25 @@ export function activeOutboxKinds(): string[] {
   return [...live.keys()];
 }
 
+export type OutboxOutcomes = { sent: number; failed: number; dead: number };
+
+/** Attempts per kind and outcome since the process started (senders come and go with their modules; the
+ * counts stay), read by the metrics endpoint. `failed` counts every failed attempt, `dead` the jobs given up. */
+const outcomes = new Map<string, OutboxOutcomes>();
+
+export function outboxOutcomes(): ReadonlyMap<string, Readonly<OutboxOutcomes>> {
+  return outcomes;
+}
+
+function outcomesOf(kind: string): OutboxOutcomes {
+  let o = outcomes.get(kind);
+  if (!o) {
+    o = { sent: 0, failed: 0, dead: 0 };
+    outcomes.set(kind, o);
+  }
+  return o;
+}
+
 export class OutboxSender {
   readonly kind: string;
   private readonly store: OutboxStore;
@@ -231,8 +250,10 @@ export class OutboxSender {
     }
     // Stopping cut this attempt short: it is not the receiver's failure, and the job stays pending for the next run.
     if (this.stopped && this.abort.signal.aborted && error !== undefined) return;
+    const counts = outcomesOf(this.kind);
     try {
       if (error === undefined) {
+        counts.sent++;
         await this.store.markDelivered(job.id);
         return;
       }
@@ -240,6 +261,8 @@ export class OutboxSender {
       const failures = job.attempts + 1;
       const now = this.clock.now();
       const dead = failures >= this.maxAttempts || error instanceof PermanentSendError;
+      counts.failed++;
+      if (dead) counts.dead++;
       const next = dead ? now : now + backoffDelay(failures, this.baseMs, this.maxMs, this.random);
       await this.store.markFailed(job.id, message, next, dead);
       if (dead) this.log?.warn({ kind: this.kind, job: job.id, attempts: failures, error: message }, 'outbox job dead-lettered');

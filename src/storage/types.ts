@@ -62,10 +62,23 @@ export interface OfflineStore {
    */
   store(host: string, username: string, from: string, stanza: string, quota: number): Promise<{ id: number; count: number } | undefined>;
   count(host: string, username: string): Promise<number>;
+  /** Messages stored for all of a host's accounts (the metrics endpoint reports it). */
+  total(host: string): Promise<number>;
   /** Stored messages in the order they arrived. */
   list(host: string, username: string, limit?: number): Promise<OfflineMessage[]>;
   remove(host: string, username: string, ids: number[]): Promise<void>;
   removeAll(host: string, username: string): Promise<number>;
+  /**
+   * Journals a message written to a session that acknowledges what it receives (XEP-0198), so a hard kill
+   * cannot lose it: the row is durable by the next barrier() and stays out of count() and list() while held.
+   * Rows still held when storage opens (the process died) become ordinary stored messages. The id is final at once.
+   */
+  hold(host: string, username: string, from: string, stanza: string): number;
+  /** The client acknowledged these held messages: they are gone (durable by the next barrier()). */
+  release(ids: number[]): void;
+  /** The session ended without acknowledging them: the held rows become ordinary stored messages, the account's
+   * count after that is returned. */
+  unhold(host: string, username: string, ids: number[]): Promise<number>;
 }
 
 export const OUTBOX_STATES = ['pending', 'delivered', 'dead'] as const;
@@ -200,7 +213,8 @@ export interface ArchiveStore {
   /** Whether `text` filters work, i.e. the backend has a full-text index. */
   readonly fullText: boolean;
   /**
-   * Appends a message to a user's archive; durable when the promise resolves. `text`, when given, is indexed
+   * Appends a message to a user's archive; the id is final when the promise resolves, the row durable after
+   * the next Storage.barrier() (rows are written in groups). `text`, when given, is indexed
    * for full-text search. Returns the new message's id and time.
    */
   append(host: string, username: string, entry: { with: string; direction: ArchiveDirection; stanza: string; text?: string | undefined }): Promise<{ id: string; at: number }>;
@@ -216,6 +230,97 @@ export interface ArchiveStore {
   purge(host: string, time: number, limit: number): Promise<number>;
 }
 
+/** A token for the REST API. Only a SHA-256 hash of the secret is kept; the token itself is shown once. */
+export type ApiToken = {
+  /** Public identifier, part of the token, used to list and revoke it. */
+  id: string;
+  name: string | null;
+  /** The one host the token may act on; null for every host. */
+  host: string | null;
+  createdAt: number;
+  /** ms since the epoch; null: never expires. */
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+};
+
+export interface ApiTokenStore {
+  create(token: Omit<ApiToken, 'lastUsedAt'> & { hash: Buffer }): Promise<void>; // CONFLICT if the id exists
+  get(id: string): Promise<(ApiToken & { hash: Buffer }) | undefined>;
+  list(): Promise<ApiToken[]>;
+  /** Deletes the token; returns whether it existed. */
+  revoke(id: string): Promise<boolean>;
+  markUsed(id: string, at: number): Promise<void>;
+}
+
+/** A XEP-0363 upload slot: reserved when granted, `uploadedAt` set once its file is stored. */
+export type UploadSlot = {
+  host: string;
+  /** Random, URL-safe; names the file's directory. */
+  id: string;
+  username: string;
+  filename: string;
+  size: number;
+  /** As the client declared it in the slot request, or null when it gave none. */
+  contentType: string | null;
+  createdAt: number;
+  /** The PUT must start before this time (ms). */
+  expiresAt: number;
+  uploadedAt: number | null;
+};
+
+/** What an account's slots hold against its quota: uploaded files since a time plus pending slots not yet expired. */
+export type UploadUsage = { used: number; oldestUpload: number | undefined; firstPendingExpiry: number | undefined };
+
+export interface UploadStore {
+  /**
+   * Records a slot unless the account's usage (files uploaded at or after `since`, plus pending slots expiring
+   * after `slot.createdAt`) plus the slot's size exceeds `quota` (0: none); one transaction, so concurrent
+   * requests cannot overshoot. Returns the usage that refused it, or undefined when reserved.
+   */
+  reserve(slot: UploadSlot, quota: number, since: number): Promise<UploadUsage | undefined>;
+  get(host: string, id: string): Promise<UploadSlot | undefined>;
+  /** Marks a pending slot uploaded; false when it is gone or already uploaded. */
+  markUploaded(host: string, id: string, at: number): Promise<boolean>;
+  listByOwner(host: string, username: string): Promise<UploadSlot[]>;
+  /** Up to `limit` slots to clean: uploaded before `uploadedBefore` (when given), or pending and expired before `pendingBefore`. */
+  expired(host: string, opts: { uploadedBefore?: number | undefined; pendingBefore: number; limit: number }): Promise<UploadSlot[]>;
+  remove(host: string, ids: string[]): Promise<number>;
+}
+
+/** A stored (persistent) multi-user chat room (XEP-0045); stores are keyed by the chat service's domain. */
+export type MucRoomRecord = {
+  /** The room's localpart. */
+  node: string;
+  /** The room configuration, serialized by the module (JSON). */
+  config: string;
+  /** The subject, serialized by the module (JSON), or null when never set. */
+  subject: string | null;
+  /** The room's secret for occupant ids (XEP-0421), so they survive restarts. */
+  secret: string;
+  createdAt: number;
+};
+
+/** A long-lived affiliation with a room, by bare JID (or domain, for a ban). */
+export type MucAffiliationRecord = {
+  jid: string;
+  affiliation: 'owner' | 'admin' | 'member' | 'outcast';
+  nick: string | null;
+  reason: string | null;
+  /** The member's own choice to be notified of messages while away from the room. */
+  notify: boolean;
+};
+
+export interface MucStore {
+  /** Every stored room of a chat service, with its affiliations. */
+  rooms(host: string): Promise<Array<{ room: MucRoomRecord; affiliations: MucAffiliationRecord[] }>>;
+  /** Adds or replaces a room's record; with `affiliations`, also replaces its whole affiliation list (one transaction). */
+  saveRoom(host: string, room: MucRoomRecord, affiliations?: MucAffiliationRecord[]): Promise<void>;
+  /** Sets one affiliation of a stored room; undefined removes it. */
+  setAffiliation(host: string, node: string, jid: string, entry: Omit<MucAffiliationRecord, 'jid'> | undefined): Promise<void>;
+  /** Removes a room and its affiliations; returns whether it was stored. */
+  removeRoom(host: string, node: string): Promise<boolean>;
+}
+
 export interface Storage {
   readonly accounts: AccountStore;
   readonly roster: RosterStore;
@@ -225,5 +330,15 @@ export interface Storage {
   readonly kv: KeyValueStore;
   readonly pep: PepStore;
   readonly archive: ArchiveStore;
+  readonly upload: UploadStore;
+  readonly apiTokens: ApiTokenStore;
+  readonly muc: MucStore;
+  /**
+   * Resolves once every write issued before the call is durable (archive rows and journaled messages are written
+   * behind, in groups): what the server acknowledges to a client waits for this.
+   */
+  barrier(): Promise<void>;
+  /** A trivial query: resolves when the backend answers, rejects otherwise (the health check). */
+  ping(): Promise<void>;
   close(): void;
 }

@@ -3,6 +3,11 @@ export const NS = {
   CLIENT: 'jabber:client',
   SERVER: 'jabber:server',
   STREAM: 'http://etherx.jabber.org/streams',
+  /** RFC 7395: the <open/> and <close/> of a stream framed in WebSocket messages. */
+  FRAMING: 'urn:ietf:params:xml:ns:xmpp-framing',
+  /** XEP-0124 and XEP-0206: the BOSH <body/> wrapper and its XMPP attributes. */
+  HTTPBIND: 'http://jabber.org/protocol/httpbind',
+  XBOSH: 'urn:xmpp:xbosh',
   STREAMS_ERR: 'urn:ietf:params:xml:ns:xmpp-streams',
   STANZAS: 'urn:ietf:params:xml:ns:xmpp-stanzas',
   TLS: 'urn:ietf:params:xml:ns:xmpp-tls',

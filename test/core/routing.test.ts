@@ -12,7 +12,8 @@ describe('routing', () => {
   const open: RawClient[] = [];
   before(async () => {
     // Without offline storage, so the bare RFC 6121 rules show.
-    t = await startServer({ modules: { offline: false } });
+    // The tests keep alice's sessions open: more resources than the default per-account cap.
+    t = await startServer({ modules: { offline: false }, limits: { max_sessions_per_account: 0 } });
     for (const u of ['alice', 'bob', 'carol']) await t.register(u, 'pw');
   });
   after(async () => {

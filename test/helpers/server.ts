@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { parseConfig } from '../../src/config/load.ts';
 import { ParleyServer } from '../../src/server.ts';
 import { builtinModules } from '../../src/modules/index.ts';
@@ -51,8 +51,12 @@ function sharedCertificate(): Promise<{ cert: string; key: string }> {
   return shared;
 }
 
-export async function startServer(overrides: Record<string, unknown> = {}, opts: { adminChannel?: boolean } = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'parley-test-'));
+/**
+ * `dataDir` reuses a data directory (a restart: stop one server, start another on its directory); the caller owns
+ * it then, and stop() leaves it in place.
+ */
+export async function startServer(overrides: Record<string, unknown> = {}, opts: { adminChannel?: boolean; dataDir?: string; logger?: Logger } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'parley-test-'));
   const base = {
     hosts: ['localhost'],
     data_dir: dataDir,
@@ -66,13 +70,13 @@ export async function startServer(overrides: Record<string, unknown> = {}, opts:
   };
   delete overrides.generateCertificate;
   const config = parseConfig({ ...base, ...overrides, listen: { ...base.listen, ...(overrides.listen as object | undefined) } });
-  const logger = pino({ level: process.env.PARLEY_TEST_LOG ?? 'silent' });
+  const logger = opts.logger ?? pino({ level: process.env.PARLEY_TEST_LOG ?? 'silent' });
   const server = new ParleyServer(config, { modules: builtinModules, logger, adminChannel: opts.adminChannel ?? false });
   try {
     await server.start();
   } catch (err) {
     await server.stop().catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
   if (server.certificate) trust(server.certificate.cert);
@@ -89,7 +93,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, opts:
     },
     stop: async () => {
       await server.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

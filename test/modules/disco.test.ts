@@ -21,6 +21,8 @@ describe('service discovery', () => {
           contact: { admin: ['xmpp:admin@localhost', 'mailto:admin@example.com'], abuse: ['mailto:abuse@example.com'] },
           items: [{ jid: 'pubsub.localhost', name: 'Public pubsub' }],
         },
+        upload: false, // the test registers its own upload item
+        muc: false, // its conference.localhost item would be listed too
       },
     });
     for (const u of ['owner', 'stranger']) await t.register(u, 'pw');

@@ -80,7 +80,8 @@ describe('message archive (XEP-0313)', () => {
   const open: RawClient[] = [];
   let n = 0;
   before(async () => {
-    t = await startServer({ modules: { mam: { fulltext: true } } });
+    // Thousands of messages are sent at once: no read shaping or stanza rate in the way.
+    t = await startServer({ modules: { mam: { fulltext: true } }, limits: { read_rate: { bytes_per_second: 0 }, stanza_rate: { per_second: 0 } } });
   });
   after(async () => {
     for (const c of open) c.destroy();

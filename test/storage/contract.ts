@@ -84,6 +84,17 @@ export function storageContract(name: string, open: () => Storage): void {
       assert.equal(await s.offline.removeAll('a.test', 'bob'), 1);
     });
 
+    it('counts the offline messages of a whole host, held ones left out, and answers a ping', async () => {
+      assert.equal(await s.offline.total('total.test'), 0);
+      await s.offline.store('total.test', 'bob', 'alice@a.test/x', '<message id="1"/>', 10);
+      await s.offline.store('total.test', 'carol', 'alice@a.test/x', '<message id="2"/>', 10);
+      await s.offline.store('other.test', 'bob', 'alice@a.test/x', '<message id="3"/>', 10);
+      s.offline.hold('total.test', 'dave', 'alice@a.test/x', '<message id="4"/>');
+      await s.barrier();
+      assert.equal(await s.offline.total('total.test'), 2);
+      await s.ping();
+    });
+
     it('keeps outbox jobs until delivered, retries when due, and dead-letters', async () => {
       const a = await s.outbox.add('a.test', 'webhook', '{"n":1}', 1000);
       const b = await s.outbox.add('a.test', 'webhook', '{"n":2}', 5000);

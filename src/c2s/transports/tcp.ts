@@ -7,8 +7,13 @@ import type { StreamError } from '../../core/errors.ts';
 import type { StreamHeaderAttrs, Transport, TransportHandler } from './transport.ts';
 import { NS } from '../../xml/ns.ts';
 import { escapeAttr } from '../../xml/element.ts';
+import { TokenBucket } from '../limits/token-bucket.ts';
+import { unwait, wait, type Waiting } from '../limits/tick.ts';
 
-export class TcpTransport implements Transport, StreamParserHandler {
+/** Read shaping: sustained bytes per second (0: off) and the bytes that may arrive at once. */
+export type ReadRate = { bytes_per_second: number; burst: number };
+
+export class TcpTransport implements Transport, StreamParserHandler, Waiting {
   readonly kind: string;
   readonly remoteAddress: string;
   private socket: Socket;
@@ -19,9 +24,16 @@ export class TcpTransport implements Transport, StreamParserHandler {
   private out = '';
   private closedNotified = false;
   lastActivity = Date.now();
+  /** Read shaping (token bucket over bytes), absent when off. */
+  private readBucket: TokenBucket | undefined;
+  /** Reading is paused until then (ms since the epoch); 0 when reading. */
+  private pausedUntil = 0;
   private readonly onData = (chunk: Buffer): void => {
-    this.lastActivity = Date.now();
+    const now = Date.now();
+    this.lastActivity = now;
     if (this.upgrading) return;
+    // The chunk is already read: it is parsed, and the debt it leaves is paid by not reading for a while.
+    if (this.readBucket && this.readBucket.take(chunk.length, now) > 0) this.pauseReading(this.readBucket.waitMs());
     try {
       this.parser.write(chunk);
     } catch (err) {
@@ -33,13 +45,18 @@ export class TcpTransport implements Transport, StreamParserHandler {
   /** Told of an unexpected exception while handling input, before the connection is cut (shared, not per connection). */
   private readonly onHandlerFailure: ((err: unknown, ip: string) => void) | undefined;
 
-  constructor(socket: Socket, limits: ParserLimits, onHandlerFailure?: (err: unknown, ip: string) => void) {
+  private readonly onDrain = (): void => {
+    this.handler?.drained?.();
+  };
+
+  constructor(socket: Socket, limits: ParserLimits, onHandlerFailure?: (err: unknown, ip: string) => void, readRate?: ReadRate) {
     this.socket = socket;
     this.onHandlerFailure = onHandlerFailure;
     this.kind = socket instanceof TLSSocket ? 'tls' : 'tcp';
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
     this.parser = new StreamParser(this, limits);
+    if (readRate && readRate.bytes_per_second > 0) this.readBucket = new TokenBucket(readRate.bytes_per_second, readRate.burst, Date.now());
     this.attach(socket);
   }
 
@@ -59,6 +76,7 @@ export class TcpTransport implements Transport, StreamParserHandler {
 
   private attach(socket: Socket): void {
     socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.notifyClosed());
   }
@@ -66,6 +84,7 @@ export class TcpTransport implements Transport, StreamParserHandler {
   private notifyClosed(): void {
     if (this.closedNotified) return;
     this.closedNotified = true;
+    unwait(this);
     this.handler?.closed();
   }
 
@@ -98,6 +117,42 @@ export class TcpTransport implements Transport, StreamParserHandler {
     this.out += data;
   }
 
+  /** Bytes written and not yet taken by the peer, plus what waits for this tick's flush. */
+  get queuedBytes(): number {
+    return this.socket.writableLength + this.out.length;
+  }
+
+  setReadRate(rate: ReadRate): void {
+    if (rate.bytes_per_second === 0) this.readBucket = undefined;
+    else if (this.readBucket) this.readBucket.reset(rate.bytes_per_second, rate.burst, Date.now());
+    else this.readBucket = new TokenBucket(rate.bytes_per_second, rate.burst, Date.now());
+  }
+
+  /** Stops reading for `ms` (or longer, if already paused longer): the peer's sending slows to TCP's pace. */
+  pauseReading(ms: number): void {
+    if (ms <= 0 || this.closing || this.socket.destroyed) return;
+    const until = Date.now() + ms;
+    if (until <= this.pausedUntil) return;
+    if (this.pausedUntil === 0) this.socket.pause();
+    this.pausedUntil = until;
+    wait(this);
+  }
+
+  /** The shared tick: reading resumes once the pause is over. */
+  onTick(now: number): boolean {
+    if (this.pausedUntil === 0) return true;
+    if (this.socket.destroyed) return true;
+    if (now < this.pausedUntil) return false;
+    this.resumeReading();
+    return true;
+  }
+
+  private resumeReading(): void {
+    this.pausedUntil = 0;
+    unwait(this);
+    this.socket.resume();
+  }
+
   /** Writes what was queued; called once per tick for every transport with output. */
   flush(): void {
     const data = this.out;
@@ -108,7 +163,9 @@ export class TcpTransport implements Transport, StreamParserHandler {
 
   startTls(context: SecureContext, done: (err?: Error) => void): void {
     const raw = this.socket;
-    // Anything the client sent after <starttls/> in clear text is discarded (RFC 6120 §5.4.3.3).
+    // The handshake must not wait on a read pause; what was sent after <starttls/> in clear text is discarded
+    // anyway (RFC 6120 §5.4.3.3).
+    if (this.pausedUntil !== 0) this.resumeReading();
     this.upgrading = true;
     raw.removeListener('data', this.onData);
     raw.removeAllListeners('close');
@@ -127,6 +184,7 @@ export class TcpTransport implements Transport, StreamParserHandler {
       secure.destroy();
     });
     secure.on('data', this.onData);
+    secure.on('drain', this.onDrain);
     secure.on('close', () => this.notifyClosed());
   }
 
@@ -148,6 +206,8 @@ export class TcpTransport implements Transport, StreamParserHandler {
     if (this.closing) return;
     this.flush();
     this.closing = true;
+    // A paused reader would not see the peer close its side.
+    if (this.pausedUntil !== 0) this.resumeReading();
     this.socket.end();
     // A peer that never closes its side must not hold the socket forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();

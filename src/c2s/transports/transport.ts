@@ -12,6 +12,8 @@ export interface TransportHandler {
   error(err: StreamError): void;
   /** The connection is gone. */
   closed(): void;
+  /** Output the peer had not taken has been written out (see Transport.queuedBytes). */
+  drained?(): void;
 }
 
 export type StreamHeaderAttrs = { id: string; from?: string; to?: string };
@@ -40,4 +42,12 @@ export interface Transport {
   setLimits(limits: ParserLimits): void;
   /** Flushes what was sent, then closes. */
   close(): void;
+  // Back-pressure and rate limits (src/c2s/limits): a transport that cannot pause its input or measure its output
+  // leaves these out, and only the limits that need neither apply to it.
+  /** Bytes sent and not yet taken by the peer; a transport that has them calls TransportHandler.drained. */
+  readonly queuedBytes?: number;
+  /** Stops reading input for `ms` milliseconds (or until an earlier pause ends, if that is later). */
+  pauseReading?(ms: number): void;
+  /** Read shaping in bytes per second (0: off) with the bytes that may arrive at once. */
+  setReadRate?(rate: { bytes_per_second: number; burst: number }): void;
 }

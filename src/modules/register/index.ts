@@ -1,5 +1,6 @@
 // XEP-0077: In-Band Registration <https://xmpp.org/extensions/xep-0077.html> 2.5 — register before authentication,
-// change the password and cancel the account after it, with ejabberd-style access rules and a per-address rate limit.
+// change the password and cancel the account after it, with ejabberd-style access rules, a per-address and a
+// server-wide rate limit, and invitation tokens (XEP-0445, see invites.ts) for invite-only servers.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AccountError } from '../../accounts.ts';
@@ -14,6 +15,7 @@ import { Jid } from '../../xmpp/jid.ts';
 import { FORM_TYPE, NS_DATA, readForm, registrationForm } from './form.ts';
 import { DEFAULT_RESERVED, checkPassword, type PasswordRules } from './policy.ts';
 import { RegistrationRateLimit } from './rate-limit.ts';
+import { NS_IBR_TOKEN, NS_PARS, consumeInvite, inviteExists, validInvite } from './invites.ts';
 
 export const NS_REGISTER = 'jabber:iq:register';
 export const NS_REGISTER_FEATURE = 'http://jabber.org/features/iq-register';
@@ -27,6 +29,8 @@ declare module '../../core/hook-map.ts' {
 
 /** Set once a connection has registered an account: XEP-0077 §3.1.1 lets a server refuse a second one. */
 const REGISTERED = new SessionKey<true>('register:done');
+/** The digest of the invitation token this connection presented (XEP-0445 <preauth/>). */
+const PREAUTH = new SessionKey<string>('register:preauth');
 
 export const registerOptions = z.strictObject({
   access: z.string().default('register')
@@ -35,7 +39,11 @@ export const registerOptions = z.strictObject({
     registrations: z.number().int().min(0).default(1)
       .describe('successful registrations allowed per IP address (IPv6: per /64) within the window; 0 turns the limit off'),
     window: z.number().int().min(1).default(600).describe('the window, in seconds'),
-  }).prefault({}).describe('per-address limit on successful registrations'),
+    global_per_hour: z.number().int().min(0).default(100)
+      .describe('successful registrations per hour on this host from all addresses together; 0 turns the cap off'),
+  }).prefault({}).describe('limits on successful registrations (invited ones are not counted)'),
+  invite_only: z.boolean().default(false)
+    .describe('register only with an invitation token (`parley invite create`, XEP-0445); the access rule then applies to nobody'),
   reserved: z.array(z.string()).default([...DEFAULT_RESERVED])
     .describe('usernames nobody may register (compared after PRECIS preparation, so case does not matter)'),
   min_password_length: z.number().int().min(1).default(8).describe('minimum password length in Unicode code points'),
@@ -85,22 +93,40 @@ export default defineModule({
       ? new RegistrationRateLimit({ count: o.rate_limit.registrations, windowMs: o.rate_limit.window * 1000 })
       : undefined;
     if (limit) ctx.timer(Math.min(o.rate_limit.window * 1000, 60_000), () => limit.prune());
+    // The server-wide cap: one key for every address.
+    const globalLimit = o.rate_limit.global_per_hour > 0
+      ? new RegistrationRateLimit({ count: o.rate_limit.global_per_hour, windowMs: 3_600_000, maxKeys: 1 })
+      : undefined;
+    const kv = ctx.storage.kv;
+    /** Invitations being redeemed right now: two connections cannot both use one. */
+    const redeeming = new Set<string>();
     const rules: PasswordRules = { minLength: o.min_password_length, minEntropy: o.min_password_entropy };
     const passwordHint = `At least ${o.min_password_length} characters`;
 
     const secureEnough = (s: C2sSession | undefined): boolean => !o.require_encryption || s === undefined || s.secure;
-    const mayRegister = (s: C2sSession): boolean => access.allowed(o.access, { ip: s.remoteAddress, host: host.name });
+    const mayRegister = (s: C2sSession): boolean =>
+      s.get(PREAUTH) !== undefined || (!o.invite_only && access.allowed(o.access, { ip: s.remoteAddress, host: host.name }));
 
     ctx.disco.feature(NS_REGISTER);
 
-    ctx.fold('c2s/features-preauth', ({ session }, features) =>
-      secureEnough(session) && mayRegister(session) ? [...features, xml('register', { xmlns: NS_REGISTER_FEATURE })] : features);
+    // XEP-0445 §3: invitation tokens are accepted wherever registration could be offered; with invite_only the
+    // registration feature is offered too, for clients holding a token.
+    ctx.fold('c2s/features-preauth', ({ session }, features) => {
+      if (!secureEnough(session)) return features;
+      const out = [...features, xml('register', { xmlns: NS_IBR_TOKEN })];
+      if (o.invite_only || mayRegister(session)) out.push(xml('register', { xmlns: NS_REGISTER_FEATURE }));
+      return out;
+    });
 
     // ---- Before authentication: the registration use case (§3.1) ----
 
     ctx.hook('c2s/unauthenticated-stanza', async ({ session, stanza }) => {
       const query = stanza.firstElement();
       const type = stanza.attrs.type;
+      if (stanza.name === 'iq' && type === 'set' && query?.is('preauth', NS_PARS)) {
+        await preauth(session, stanza, query);
+        return true;
+      }
       if (stanza.name !== 'iq' || !query?.is('query', NS_REGISTER) || (type !== 'get' && type !== 'set')) return false;
       try {
         if (stanza.attrs.id === undefined || stanza.attrs.id === '') throw StanzaError.badRequest('IQ without id');
@@ -113,7 +139,11 @@ export default defineModule({
           }
         }
         if (!secureEnough(session)) throw new StanzaError('not-authorized', 'Registration needs an encrypted connection: start TLS first');
-        if (!mayRegister(session)) throw StanzaError.notAllowed('Registration is not allowed from your network');
+        if (!mayRegister(session)) {
+          throw StanzaError.notAllowed(o.invite_only
+            ? 'Registration is by invitation only: present your invitation token first (XEP-0445)'
+            : 'Registration is not allowed from your network');
+        }
         if (type === 'get') {
           session.send(reply(stanza, 'result', registrationFields()));
         } else {
@@ -128,6 +158,22 @@ export default defineModule({
       }
       return true;
     });
+
+    /** XEP-0445 §4: a token presented before registering; checked (and its expiry) now, used up on success. */
+    async function preauth(session: C2sSession, stanza: Element, query: Element): Promise<void> {
+      try {
+        if (stanza.attrs.id === undefined || stanza.attrs.id === '') throw StanzaError.badRequest('IQ without id');
+        if (!secureEnough(session)) throw new StanzaError('not-authorized', 'Registration needs an encrypted connection: start TLS first');
+        const digest = await validInvite(kv, host.name, query.attrs.token ?? '');
+        if (digest === undefined) throw StanzaError.itemNotFound('The provided token is invalid or expired');
+        session.set(PREAUTH, digest);
+        session.send(reply(stanza, 'result', undefined));
+      } catch (err) {
+        const error = toStanzaError(err);
+        log.debug({ ip: session.remoteAddress, condition: error.condition }, 'invitation token refused');
+        session.send(reply(stanza, 'error', error.toElement()));
+      }
+    }
 
     function registrationFields(): Element {
       // x:data form plus the legacy fields (XEP-0077 §6: "x:data form + iq:register fields").
@@ -149,15 +195,42 @@ export default defineModule({
       const user = accounts.username(creds.username);
       if (reserved.has(user)) throw StanzaError.notAcceptable(`The username "${user}" is reserved`);
       checkPassword(creds.password, rules);
-      const release = limit?.reserve(session.remoteAddress);
-      if (limit && !release) {
-        throw new StanzaError('resource-constraint', `Too many registrations from your address: try again in ${o.rate_limit.window} seconds`);
+      const invite = session.get(PREAUTH);
+      let release: (() => void) | undefined;
+      if (invite !== undefined) {
+        // An invitation is its own limit: single use, and not counted against the address or the host.
+        if (redeeming.has(invite) || !(await inviteExists(kv, host.name, invite))) {
+          session.set(PREAUTH, undefined);
+          throw StanzaError.notAllowed('The invitation has been used meanwhile');
+        }
+        redeeming.add(invite);
+        release = () => redeeming.delete(invite);
+      } else {
+        const releaseGlobal = globalLimit?.reserve('*');
+        if (globalLimit && !releaseGlobal) {
+          throw new StanzaError('resource-constraint', 'Too many new accounts on this server in the last hour: try again later');
+        }
+        const releaseIp = limit?.reserve(session.remoteAddress);
+        if (limit && !releaseIp) {
+          releaseGlobal?.();
+          throw new StanzaError('resource-constraint', `Too many registrations from your address: try again in ${o.rate_limit.window} seconds`);
+        }
+        release = () => {
+          releaseGlobal?.();
+          releaseIp?.();
+        };
       }
       try {
         await accounts.register(user, host.name, creds.password);
       } catch (err) {
         release?.();
         throw err;
+      }
+      if (invite !== undefined) {
+        await consumeInvite(kv, host.name, invite);
+        redeeming.delete(invite);
+        session.set(PREAUTH, undefined);
+        log.info({ user, ip: session.remoteAddress }, 'invitation redeemed');
       }
       session.set(REGISTERED, true);
       const jid = Jid.of(user, domain);

@@ -13,6 +13,7 @@ import { Jid } from '../../xmpp/jid.ts';
 import { rosterGet, rosterSet } from './roster-iq.ts';
 import { PresenceBroadcaster } from './presence.ts';
 import { Subscriptions } from './subscriptions.ts';
+import { registerAdminHooks } from './admin.ts';
 
 export default defineModule({
   id: 'roster',
@@ -25,6 +26,7 @@ export default defineModule({
     const roster = new RosterService(host, ctx.options.versioning);
     const presence = new PresenceBroadcaster(host, roster);
     const subscriptions = new Subscriptions(host, roster, presence);
+    registerAdminHooks(ctx, roster, presence);
 
     ctx.iq.get(NS.ROSTER, 'query', (e, q) => rosterGet(roster, e, q, ctx.options.versioning), { to: ['account'] });
     ctx.iq.set(NS.ROSTER, 'query', (e, q) => rosterSet(roster, router, e, q), { to: ['account'] });

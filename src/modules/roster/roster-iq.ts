@@ -34,16 +34,7 @@ export async function rosterSet(roster: RosterService, router: Router, e: Stanza
   const user = e.from.bare;
 
   if (el.attrs.subscription === 'remove') {
-    const existing = await roster.item(user, contact);
-    if (!existing) throw StanzaError.itemNotFound();
-    // RFC 6121 §2.5.2: cancel both directions before the item goes.
-    if (hasTo(existing.subscription) || existing.ask) {
-      await router.route(xml('presence', { type: 'unsubscribe', from: user.toString(), to: contact.toString() }), user, contact);
-    }
-    if (hasFrom(existing.subscription)) {
-      await router.route(xml('presence', { type: 'unsubscribed', from: user.toString(), to: contact.toString() }), user, contact);
-    }
-    await roster.remove(user, contact);
+    if (!(await removeRosterItem(roster, router, user, contact))) throw StanzaError.itemNotFound();
     return undefined;
   }
 
@@ -61,4 +52,18 @@ export async function rosterSet(roster: RosterService, router: Router, e: Stanza
   const existing = (await roster.item(user, contact)) ?? newItem(contact);
   await roster.put(user, { ...existing, name: name === '' ? undefined : name, groups });
   return undefined;
+}
+
+/** Removes an item (RFC 6121 §2.5.2): both directions are cancelled before it goes. False when there was none. */
+export async function removeRosterItem(roster: RosterService, router: Router, user: Jid, contact: Jid): Promise<boolean> {
+  const existing = await roster.item(user, contact);
+  if (!existing) return false;
+  if (hasTo(existing.subscription) || existing.ask) {
+    await router.route(xml('presence', { type: 'unsubscribe', from: user.toString(), to: contact.toString() }), user, contact);
+  }
+  if (hasFrom(existing.subscription)) {
+    await router.route(xml('presence', { type: 'unsubscribed', from: user.toString(), to: contact.toString() }), user, contact);
+  }
+  await roster.remove(user, contact);
+  return true;
 }

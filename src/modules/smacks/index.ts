@@ -6,11 +6,11 @@ import { defineModule } from '../../core/module.ts';
 import { PRIORITY } from '../../core/hooks.ts';
 import { StanzaError, StreamError } from '../../core/errors.ts';
 import { SessionKey, type C2sSession, type StanzaTracker } from '../../core/session.ts';
-import { Element, xml } from '../../xml/element.ts';
+import { Element, serialize, xml } from '../../xml/element.ts';
 import { NS } from '../../xml/ns.ts';
 import { Jid } from '../../xmpp/jid.ts';
 import { messageType } from '../../xmpp/stanza.ts';
-import { worthStoring } from '../offline.ts';
+import { fromStorage, worthStoring } from '../offline.ts';
 import { requestPush } from '../push.ts';
 import { AckQueue, nextCount, parseCount } from './ack-queue.ts';
 
@@ -41,7 +41,12 @@ type SmState = {
   ending: boolean;
   /** A requested <r/> waits for the stanzas still on their way through c2s/outgoing. */
   ackScheduled: boolean;
+  /** Our <a/> answers, each sent once what it acknowledges is durable, in order. */
+  answering: Promise<void>;
 };
+
+/** A message journaled in offline storage while unacknowledged: its row and the copy the row holds. */
+type Journaled = { id: number; copy: Element };
 
 /** What remains of a resumable session that ended: enough to answer a late <resume/> (§5) and take its 'h'. */
 type Expired = {
@@ -108,6 +113,48 @@ export default defineModule({
     const ackDelayMs = options.request_ack_delay * 1000;
     const resumeMs = options.resume_timeout * 1000;
     const R = xml('r', { xmlns: SM_NS });
+    const { storage } = ctx;
+    /** Unacknowledged messages -> their journal rows (see journal()). */
+    const journaled = new WeakMap<Element, Journaled>();
+    /** Copies whose journal row became a stored message -> that row (a late acknowledgement removes it). */
+    const unheldRows = new WeakMap<Element, number>();
+
+    /**
+     * A message written to the client is journaled in offline storage until acknowledged, so a hard kill of
+     * the server cannot lose it: after a restart it is an ordinary stored message.
+     */
+    function journal(session: C2sSession, stanza: Element): void {
+      const jid = session.jid;
+      if (!jid || stanza.name !== 'message' || fromStorage.has(stanza) || !worthStoring(stanza)) return;
+      const copy = withDelay(stanza, Date.now(), host.name);
+      copy.attrs.to = jid.bareString;
+      const id = storage.offline.hold(host.name, jid.local, stanza.attrs.from ?? host.name, serialize(copy));
+      journaled.set(stanza, { id, copy });
+    }
+
+    /** Acknowledged: journal rows of these stanzas are dropped. */
+    function releaseJournaled(stanzas: Element[]): void {
+      const ids: number[] = [];
+      for (const el of stanzas) {
+        const j = journaled.get(el);
+        if (!j) continue;
+        ids.push(j.id);
+        journaled.delete(el);
+      }
+      storage.offline.release(ids);
+    }
+
+    /** §4: our 'h', sent once every stanza it counts is durable (group commit: one barrier serves many). */
+    function answer(st: SmState): void {
+      const h = st.inbound;
+      st.answering = st.answering.then(() => storage.barrier()).then(
+        () => { if (!st.ending) st.session.sendRaw(xml('a', { xmlns: SM_NS, h })); },
+        (err: unknown) => {
+          ctx.log.error({ err }, 'storage barrier failed; acknowledgement withheld');
+          st.session.close(new StreamError('internal-server-error'));
+        },
+      );
+    }
 
     const tracker: StanzaTracker = {
       received(session) {
@@ -118,6 +165,7 @@ export default defineModule({
         const st = session.get(STATE);
         if (!st || st.ending) return;
         st.queue.push(stanza, Date.now());
+        journal(session, stanza);
         if (st.queue.length > options.max_unacked) {
           end(st, new StreamError('policy-violation', `More than ${options.max_unacked} stanzas unacknowledged`));
           return;
@@ -187,7 +235,7 @@ export default defineModule({
         case 'r': {
           const st = session.get(STATE);
           if (!st) return false; // not enabled: unsupported-stanza-type, like any unknown element
-          session.sendRaw(xml('a', { xmlns: SM_NS, h: st.inbound }));
+          answer(st);
           return true;
         }
         case 'a': {
@@ -231,6 +279,16 @@ export default defineModule({
       if (stanza.name === 'message') {
         const type = messageType(stanza);
         if (type === 'error') return true;
+        const j = journaled.get(stanza);
+        if (j) {
+          // Already stored (held): it just becomes an ordinary offline message, and is announced as one.
+          journaled.delete(stanza);
+          const count = await storage.offline.unhold(host.name, jid.local, [j.id]);
+          movedAs.set(stanza, j.copy);
+          unheldRows.set(j.copy, j.id);
+          await bus.run('message/stored-offline', { host, user: jid.bare, from: from ?? host.jid, stanza: j.copy, id: j.id, count });
+          return true;
+        }
         if (type !== 'groupchat') {
           const copy = withDelay(stanza, sentAt, host.name);
           try {
@@ -288,7 +346,7 @@ export default defineModule({
       session.sendRaw(xml('enabled', { xmlns: SM_NS, id, resume: canResume ? 'true' : undefined, max: canResume ? Math.ceil(max) : undefined }));
       const st: SmState = {
         session, queue: new AckQueue<Element>(), inbound: 0, id, max, requested: 0, dirtySince: 0, deadline: 0, ending: false,
-        ackScheduled: false,
+        ackScheduled: false, answering: Promise.resolve(),
       };
       session.set(STATE, st);
       session.tracker = tracker;
@@ -316,6 +374,7 @@ export default defineModule({
     }
 
     function fireAcked(st: SmState, stanzas: Element[]): Promise<boolean> {
+      releaseJournaled(stanzas);
       const jid = st.session.jid as Jid;
       return bus.run('c2s/acked', { host, user: jid.bare, session: st.session, stanzas });
     }
@@ -332,6 +391,8 @@ export default defineModule({
       }
       const previd = el.attrs.previd;
       const h = parseCount(el.attrs.h);
+      // Any 'h' we report below counts only what is durable.
+      await storage.barrier();
       if (previd === undefined || previd === '' || h === undefined) {
         fresh.sendRaw(failed('bad-request'));
         return;
@@ -418,6 +479,12 @@ export default defineModule({
           } catch (err) {
             ctx.log.error({ err }, 'an unacknowledged stanza could not be handled');
           }
+          // Taken by another handler: its journal row is not needed.
+          const j = journaled.get(item);
+          if (j) {
+            journaled.delete(item);
+            storage.offline.release([j.id]);
+          }
           memo?.items.push(movedAs.get(item) ?? item);
         }
       } finally {
@@ -431,7 +498,14 @@ export default defineModule({
       if (n === 0 || n > old.items.length) return;
       const stanzas = old.items.splice(0, n);
       old.base = h;
-      await bus.run('c2s/acked', { host, user: Jid.parse(old.user), session: undefined, stanzas });
+      // Journal rows that became stored messages: the client had them after all.
+      const user = Jid.parse(old.user);
+      const ids = stanzas.flatMap((el) => {
+        const id = unheldRows.get(el);
+        return id === undefined ? [] : [id];
+      });
+      if (ids.length > 0) await storage.offline.remove(host.name, user.local, ids);
+      await bus.run('c2s/acked', { host, user, session: undefined, stanzas });
     }
 
     function forgetExpired(now: number): void {

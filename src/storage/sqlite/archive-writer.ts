@@ -12,7 +12,7 @@ export type WriterRequest = { batch: number; rows: ArchiveRow[] } | { sync: true
 /** Writer -> main thread: every batch up to `batch` is committed; `error` when the last attempt failed. */
 export type WriterReply = { batch: number; error?: string };
 
-const statements = new WeakMap<DatabaseSync, { insert: StatementSync; text: StatementSync }>();
+const statements = new WeakMap<DatabaseSync, { insert: StatementSync; text: StatementSync; count: StatementSync }>();
 
 /** Writes rows in one transaction: all of them or, on an error, none. */
 export function writeArchiveRows(db: DatabaseSync, rows: ArchiveRow[]): void {
@@ -21,15 +21,25 @@ export function writeArchiveRows(db: DatabaseSync, rows: ArchiveRow[]): void {
     s = {
       insert: db.prepare('INSERT INTO archive (seq, host, username, peer, peer_resource, outgoing, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       text: db.prepare('INSERT INTO archive_text (rowid, body) VALUES (?, ?)'),
+      count: db.prepare(`INSERT INTO archive_counts (host, username, peer, n) VALUES (?, ?, ?, ?)
+        ON CONFLICT (host, username, peer) DO UPDATE SET n = n + excluded.n`),
     };
     statements.set(db, s);
   }
   db.exec('BEGIN IMMEDIATE');
   try {
+    // Counts per archive and peer are added once per batch, not by a trigger per row (a batch often holds many
+    // messages of one conversation).
+    const counts = new Map<string, { r: ArchiveRow; n: number }>();
     for (const r of rows) {
       s.insert.run(r.seq, r.host, r.username, r.peer, r.resource, r.outgoing, r.stanza);
       if (r.text !== undefined) s.text.run(r.seq, r.text);
+      const key = `${r.host}\u0000${r.username}\u0000${r.peer}`;
+      const c = counts.get(key);
+      if (c) c.n++;
+      else counts.set(key, { r, n: 1 });
     }
+    for (const { r, n } of counts.values()) s.count.run(r.host, r.username, r.peer, n);
     db.exec('COMMIT');
   } catch (err) {
     db.exec('ROLLBACK');

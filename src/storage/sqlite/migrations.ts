@@ -166,4 +166,85 @@ export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; s
       END;
     `,
   },
+  {
+    version: 10,
+    name: 'offline journal of unacknowledged messages',
+    // Messages written to a stream-management session stay here, held, until the client acknowledges them.
+    sql: `
+      ALTER TABLE offline_messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX offline_messages_held ON offline_messages (held) WHERE held = 1;
+    `,
+  },
+  {
+    version: 6,
+    name: 'http file upload slots',
+    // One row per XEP-0363 slot; pending until its file is stored (uploaded_at), counted against the owner's quota.
+    sql: `
+      CREATE TABLE upload_slots (
+        host TEXT NOT NULL,
+        id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content_type TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        uploaded_at INTEGER,
+        PRIMARY KEY (host, id)
+      ) WITHOUT ROWID;
+      CREATE INDEX upload_slots_owner ON upload_slots (host, username);
+      CREATE INDEX upload_slots_pending ON upload_slots (host, expires_at) WHERE uploaded_at IS NULL;
+      CREATE INDEX upload_slots_uploaded ON upload_slots (host, uploaded_at) WHERE uploaded_at IS NOT NULL;
+    `,
+  },
+  {
+    version: 8,
+    name: 'REST API tokens',
+    // Only a SHA-256 hash of each token is kept; host is the one host a token may act on (NULL: every host).
+    sql: `
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        hash BLOB NOT NULL,
+        name TEXT,
+        host TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 7,
+    name: 'multi-user chat rooms',
+    // Persistent rooms of each chat service (host = the service's domain) and their affiliations by bare JID.
+    sql: `
+      CREATE TABLE muc_rooms (
+        host TEXT NOT NULL,
+        node TEXT NOT NULL,
+        config TEXT NOT NULL,
+        subject TEXT,
+        secret TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (host, node)
+      ) WITHOUT ROWID;
+      CREATE TABLE muc_affiliations (
+        host TEXT NOT NULL,
+        node TEXT NOT NULL,
+        jid TEXT NOT NULL,
+        affiliation TEXT NOT NULL,
+        nick TEXT,
+        reason TEXT,
+        notify INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (host, node, jid)
+      ) WITHOUT ROWID;
+      CREATE INDEX muc_affiliations_jid ON muc_affiliations (jid);
+    `,
+  },
+  {
+    version: 11,
+    name: 'archive counts per batch',
+    // The archive writer adds counts once per batch and conversation; the per-row trigger did the same work
+    // for every message.
+    sql: `DROP TRIGGER archive_added;`,
+  },
 ];

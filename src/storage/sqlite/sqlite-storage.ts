@@ -13,6 +13,9 @@ import type {
   RosterStore, Storage, Subscription,
 } from '../types.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
+import { SqliteUploads } from './upload-store.ts';
+import { SqliteApiTokens } from './api-token-store.ts';
+import { SqliteMuc } from './muc-store.ts';
 import { writeArchiveRows, type ArchiveRow, type WriterReply } from './archive-writer.ts';
 
 type Row = Record<string, unknown>;
@@ -27,6 +30,9 @@ export class SqliteStorage implements Storage {
   readonly kv: KeyValueStore;
   readonly pep: PepStore;
   readonly archive: ArchiveStore;
+  readonly upload = new SqliteUploads(this);
+  readonly apiTokens = new SqliteApiTokens(this);
+  readonly muc = new SqliteMuc(this);
   private readonly statements = new Map<string, StatementSync>();
 
   constructor(path: string) {
@@ -72,14 +78,16 @@ export class SqliteStorage implements Storage {
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as Row | undefined;
-    const current = Number(row?.v ?? 0);
-    const latest = SQLITE_MIGRATIONS.at(-1)?.version ?? 0;
-    if (current > latest) {
-      throw new StorageError('MIGRATION', `database schema version ${current} is newer than this Parley (${latest})`);
+    const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)));
+    const ordered = [...SQLITE_MIGRATIONS].sort((a, b) => a.version - b.version);
+    const known = new Set(ordered.map((m) => m.version));
+    const unknown = [...applied].filter((v) => !known.has(v));
+    if (unknown.length > 0) {
+      throw new StorageError('MIGRATION', `database schema version ${Math.max(...unknown)} is newer than this Parley (${ordered.at(-1)?.version ?? 0})`);
     }
-    for (const m of SQLITE_MIGRATIONS) {
-      if (m.version <= current) continue;
+    // Every migration not yet recorded runs, in version order, even one numbered below those already applied.
+    for (const m of ordered) {
+      if (applied.has(m.version)) continue;
       try {
         this.transaction(() => {
           this.db.exec(m.sql);
@@ -91,7 +99,18 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  async ping(): Promise<void> {
+    this.stmt('SELECT 1').get();
+  }
+
+  async barrier(): Promise<void> {
+    if (!this.db.isOpen) return;
+    (this.offline as SqliteOffline).flushJournal();
+    await (this.archive as SqliteArchive).settle(false);
+  }
+
   close(): void {
+    if (this.db.isOpen) (this.offline as SqliteOffline).flushJournal();
     if (this.db.isOpen) (this.archive as SqliteArchive).close();
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
@@ -140,6 +159,7 @@ class SqliteAccounts implements AccountStore {
 
   async remove(host: string, username: string): Promise<void> {
     await (this.s.archive as SqliteArchive).settle(); // archive rows still queued would outlive the account
+    (this.s.offline as SqliteOffline).flushJournal();
     this.s.transaction(() => {
       const r = this.s.stmt('DELETE FROM accounts WHERE host = ? AND username = ?').run(host, username);
       if (r.changes === 0) throw new StorageError('NOT_FOUND', `no account ${username}@${host}`);
@@ -231,31 +251,103 @@ class SqliteRoster implements RosterStore {
 
 class SqliteOffline implements OfflineStore {
   private readonly s: SqliteStorage;
-  constructor(s: SqliteStorage) { this.s = s; }
+  /** Journal writes not yet committed: one transaction per event-loop turn (or per barrier) covers them all. */
+  private holds: Array<[number, string, string, string, string, number]> = [];
+  private releases: number[] = [];
+  private flushScheduled = false;
+  /** The highest id handed out; journaled rows get theirs before they are written. */
+  private lastId: number;
+
+  constructor(s: SqliteStorage) {
+    this.s = s;
+    // Held rows whose session died with the process are ordinary stored messages now.
+    s.db.prepare('UPDATE offline_messages SET held = 0 WHERE held = 1').run();
+    this.lastId = this.maxId();
+  }
+
+  private maxId(): number {
+    const seq = this.s.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'offline_messages'").get() as Row | undefined;
+    const max = this.s.db.prepare('SELECT MAX(id) AS m FROM offline_messages').get() as Row;
+    return Math.max(Number(seq?.seq ?? 0), Number(max.m ?? 0));
+  }
+
+  /** Writes the journal in one transaction; also run before any other offline write, so ids stay in order. */
+  flushJournal(): void {
+    this.flushScheduled = false;
+    if (this.holds.length === 0 && this.releases.length === 0) return;
+    const holds = this.holds;
+    const releases = this.releases;
+    this.holds = [];
+    this.releases = [];
+    this.s.transaction(() => {
+      const ins = this.s.stmt('INSERT INTO offline_messages (id, host, username, sender, stanza, stored_at, held) VALUES (?, ?, ?, ?, ?, ?, 1)');
+      for (const h of holds) ins.run(...h);
+      const del = this.s.stmt('DELETE FROM offline_messages WHERE id = ?');
+      for (const id of releases) del.run(id);
+    });
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      if (this.s.db.isOpen) this.flushJournal();
+    });
+  }
+
+  hold(host: string, username: string, from: string, stanza: string): number {
+    const id = ++this.lastId;
+    this.holds.push([id, host, username, from, stanza, Date.now()]);
+    this.schedule();
+    return id;
+  }
+
+  release(ids: number[]): void {
+    if (ids.length === 0) return;
+    for (const id of ids) this.releases.push(id);
+    this.schedule();
+  }
+
+  async unhold(host: string, username: string, ids: number[]): Promise<number> {
+    this.flushJournal();
+    this.s.transaction(() => {
+      const up = this.s.stmt('UPDATE offline_messages SET held = 0 WHERE id = ? AND host = ? AND username = ?');
+      for (const id of ids) up.run(id, host, username);
+    });
+    return this.count(host, username);
+  }
 
   async store(host: string, username: string, from: string, stanza: string, quota: number): Promise<{ id: number; count: number } | undefined> {
+    this.flushJournal();
     // Count and insert in one transaction, so concurrent stores never exceed the quota.
-    return this.s.transaction(() => {
-      const count = Number((this.s.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE host = ? AND username = ?').get(host, username) as Row).n);
+    const result = this.s.transaction(() => {
+      const count = Number((this.s.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE host = ? AND username = ? AND held = 0').get(host, username) as Row).n);
       if (count >= quota) return undefined;
       const r = this.s.stmt('INSERT INTO offline_messages (host, username, sender, stanza, stored_at) VALUES (?, ?, ?, ?, ?)')
         .run(host, username, from, stanza, Date.now());
       return { id: Number(r.lastInsertRowid), count: count + 1 };
     });
+    if (result) this.lastId = Math.max(this.lastId, result.id);
+    return result;
   }
 
   async count(host: string, username: string): Promise<number> {
-    return Number((this.s.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE host = ? AND username = ?').get(host, username) as Row).n);
+    return Number((this.s.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE host = ? AND username = ? AND held = 0').get(host, username) as Row).n);
+  }
+
+  async total(host: string): Promise<number> {
+    return Number((this.s.stmt('SELECT COUNT(*) AS n FROM offline_messages WHERE host = ? AND held = 0').get(host) as Row).n);
   }
 
   async list(host: string, username: string, limit = 100_000): Promise<OfflineMessage[]> {
-    const rows = this.s.stmt('SELECT id, sender, stanza, stored_at FROM offline_messages WHERE host = ? AND username = ? ORDER BY id LIMIT ?')
+    const rows = this.s.stmt('SELECT id, sender, stanza, stored_at FROM offline_messages WHERE host = ? AND username = ? AND held = 0 ORDER BY id LIMIT ?')
       .all(host, username, limit) as Row[];
     return rows.map((r) => ({ id: Number(r.id), from: String(r.sender), stanza: String(r.stanza), storedAt: Number(r.stored_at) }));
   }
 
   async remove(host: string, username: string, ids: number[]): Promise<void> {
     if (ids.length === 0) return;
+    this.flushJournal();
     this.s.transaction(() => {
       const del = this.s.stmt('DELETE FROM offline_messages WHERE id = ? AND host = ? AND username = ?');
       for (const id of ids) del.run(id, host, username);
@@ -263,6 +355,7 @@ class SqliteOffline implements OfflineStore {
   }
 
   async removeAll(host: string, username: string): Promise<number> {
+    this.flushJournal();
     return Number(this.s.stmt('DELETE FROM offline_messages WHERE host = ? AND username = ?').run(host, username).changes);
   }
 }
@@ -641,15 +734,18 @@ class SqliteArchive implements ArchiveStore {
     return w;
   }
 
-  /** Waits until everything appended so far is written; a read after failed writes reports the failure. */
-  async settle(): Promise<void> {
+  /**
+   * Waits until everything appended so far is written; a read after failed writes reports the failure. A read
+   * needs the rows now (`urgent`: the writer commits at once); an acknowledgement can wait for the group commit.
+   */
+  async settle(urgent = true): Promise<void> {
     this.flush();
     if (this.file === undefined) {
       if (this.pending.length > 0) throw this.failed();
       return;
     }
     const target = this.sent;
-    if ((this.inflight[0]?.batch ?? Infinity) <= target) this.worker?.postMessage({ sync: true });
+    if (urgent && (this.inflight[0]?.batch ?? Infinity) <= target) this.worker?.postMessage({ sync: true });
     while ((this.inflight[0]?.batch ?? Infinity) <= target) {
       if (this.failure !== undefined) throw this.failed();
       await new Promise<void>((resolve) => this.waiters.push(resolve));

@@ -36,7 +36,7 @@ describe('push end to end', () => {
       hosts: ['localhost'],
       data_dir: join(dir, 'data'),
       tls: { cert: join(dir, 'server.crt'), key: join(dir, 'server.key') },
-      listen: { c2s: { port: 0, bind: '127.0.0.1' }, c2s_direct_tls: { enabled: false } },
+      listen: { c2s: { port: 0, bind: '127.0.0.1' }, c2s_direct_tls: { enabled: false }, http: { port: 0 }, https: { port: 0 } },
       modules: {
         push: { include_sender: true, include_body: true },
         push_service: {
