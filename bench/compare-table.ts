@@ -113,7 +113,7 @@ function errorText(l: Line): string {
 VARIANTS['login-plain'] = VARIANTS.login as Variant;
 VARIANTS['idle-plain'] = VARIANTS.idle as Variant;
 VARIANTS['mam-fill'] = {
-  title: (l) => `mam archive fill (${fmt(num(l.messages), 'count')} messages from user1)`,
+  title: (l) => `mam archive fill (${fmt(num(l.messages), 'count')} messages from one account to another)`,
   metrics: [
     { path: 'fillPerSec', label: 'archived msgs/s', better: 'higher', unit: 'rate' },
     { path: 'accepted', label: 'accepted', better: 'higher', unit: 'count' },
@@ -215,6 +215,13 @@ export function buildTable(lines: Line[]): Table {
       const mods = (v as { modules?: string }).modules;
       if (mods) out.push(`- Modules on in ${s}: ${mods}.`);
     }
+    const sizes = meta.sizes as Record<string, unknown> | undefined;
+    if (sizes && typeof sizes === 'object') {
+      const n = (k: string): string => fmt(num(sizes[k]), 'count');
+      out.push(`- Sizes: ${n('duration')} s per login and msg run, ${n('sessions')} idle sessions, ${n('pairs')} msg pairs ` +
+        `(window ${n('window')}), ${n('offlineMessages')} offline messages, an archive of ${n('mamMessages')} messages ` +
+        `paged ${n('mamPages')} pages of 50; ${n('accounts')} accounts, each msg, offline and mam-fill run on accounts of its own.`);
+    }
     if (typeof meta.command === 'string') out.push(`- Command: \`${meta.command}\``);
     out.push('');
   }
@@ -289,6 +296,16 @@ export function buildTable(lines: Line[]): Table {
     });
   }
   out.push('');
+  // Which servers archived outside the mam scenario (compare.sh writes it into the module lists).
+  const archiving = Object.entries(metaServers ?? {})
+    .filter(([, v]) => typeof (v as { modules?: string }).modules === 'string' && /mam[^;]*in every scenario/.test((v as { modules: string }).modules))
+    .map(([s]) => s);
+  if (archiving.length > 0) {
+    const rest = servers.filter((s) => !archiving.includes(s));
+    out.push(`Archives: ${archiving.join(', ')} archived every message (XEP-0313, on by default) in every scenario` +
+      (rest.length > 0 ? `; ${rest.join(' and ')} only in the mam scenario (their archives are off by default).` : '.'));
+    out.push('');
+  }
   out.push('Ratios are Parley\'s figure divided by the other server\'s: above 1 is better for rates (logins/s, msgs/s), ' +
     'below 1 is better for latencies and memory. "generator CPU %" is the load generator\'s own use of its core: ' +
     'near 100 means the generator, not the server, may be the limit.');

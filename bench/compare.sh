@@ -3,7 +3,7 @@
 # run, each on loopback with the configuration in bench/servers/, and prints one table with ratios to Parley.
 #
 #   bash bench/compare.sh [--install] [--servers parley,ejabberd,prosody] [--scenarios login,idle,msg]
-#                         [--runs 3] [--quick] [--users N] [--keep]
+#                         [--runs 3] [--quick] [--users N] [--keep] [sizes...]
 #
 # --install    apt-get install ejabberd and prosody (Debian's packages; plus their SQLite drivers for the mam
 #              scenario), then stop and disable the daemons the packages come with.
@@ -13,9 +13,25 @@
 #              restarted with STARTTLS optional for these) (default login,idle,msg)
 # --runs       runs of each scenario per server; the table shows the median (default 3)
 # --quick      short runs and 1,000 users/sessions instead of 10,000: a smoke test, not a measurement
-# --users      accounts to create (default 10,000, 1,000 with --quick)
+# --users      accounts user1..userN for login and idle (default 10,000, 1,000 with --quick); msg, offline and
+#              mam runs get accounts of their own above these (see "Accounts" below)
 # --keep       keep the temp dir (configs, logs, databases) instead of deleting it
 # --check      no generator: start each server, register the users, check STARTTLS answers, stop
+#
+# Sizes (defaults: the full run; --quick sets smaller ones; an explicit option wins over both):
+# --duration S          seconds of each login and msg run (default 10, 3 with --quick)
+# --sessions N          idle sessions (default 10,000, 1,000 with --quick; at most --users)
+# --pairs P             msg and offline sender/receiver pairs (default 50)
+# --offline-messages M  messages the offline scenario stores and drains (default 10,000, 1,000 with --quick)
+# --mam-messages M      messages mam-fill puts in the archive before the mam runs page through it (default
+#                       100,000, 10,000 with --quick); ejabberd and Prosody archive a few hundred a second here
+# --mam-pages N         pages of 50 each mam run fetches (default 100)
+# --mam-cap S           time cap of the archive fill, in seconds (default 1,800); a fill that hits it fails
+#
+# Accounts: login and idle use user1..userN. Every msg, offline and mam-fill attempt logs in accounts of its own,
+# above userN (2 x pairs of them; mam: 2), so nothing one run leaves behind (messages stored offline when a run
+# logs out with messages in flight) reaches the next; the mam runs page through the archive of the last fill's
+# first account. compare.sh registers enough accounts for every run and retry.
 #
 # Each server runs pinned to CPU 0 (taskset -c 0), the generator pinned to CPU 1. Before each run the script
 # waits up to QUIET_WAIT seconds (default 60) for the rest of the machine to be under QUIET_PERCENT (default 10)
@@ -39,6 +55,13 @@ KEEP=0
 USERS=""
 CHECK=0
 ORIG_ARGS="$*"
+OPT_DURATION=""
+OPT_SESSIONS=""
+OPT_PAIRS=""
+OPT_MESSAGES=""
+OPT_MAM_MESSAGES=""
+OPT_MAM_PAGES=""
+OPT_MAM_CAP=""
 
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 
@@ -52,6 +75,13 @@ while [[ $# -gt 0 ]]; do
     --users) USERS="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --check) CHECK=1; shift ;;
+    --duration) OPT_DURATION="$2"; shift 2 ;;
+    --sessions) OPT_SESSIONS="$2"; shift 2 ;;
+    --pairs) OPT_PAIRS="$2"; shift 2 ;;
+    --offline-messages) OPT_MESSAGES="$2"; shift 2 ;;
+    --mam-messages) OPT_MAM_MESSAGES="$2"; shift 2 ;;
+    --mam-pages) OPT_MAM_PAGES="$2"; shift 2 ;;
+    --mam-cap) OPT_MAM_CAP="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 64 ;;
   esac
@@ -63,6 +93,9 @@ done
 PORT_OFFSET="${PORT_OFFSET:-0}"
 declare -A PORT=([parley]=$((17222 + PORT_OFFSET)) [ejabberd]=$((27222 + PORT_OFFSET)) [prosody]=$((29222 + PORT_OFFSET)))
 declare -A TLS_PORT=([parley]=$((17223 + PORT_OFFSET)) [ejabberd]=$((27223 + PORT_OFFSET)) [prosody]=$((29223 + PORT_OFFSET)))
+# Parley's HTTP listeners (on by default, no benchmark traffic) in its own block too.
+PARLEY_HTTP_PORT=$((17280 + PORT_OFFSET))
+PARLEY_HTTPS_PORT=$((17281 + PORT_OFFSET))
 EJABBERD_DIST_PORT=$((27299 + PORT_OFFSET))
 
 IFS=, read -r -a SERVER_LIST <<<"$SERVERS"
@@ -75,20 +108,30 @@ for s in "${SCENARIO_LIST[@]}"; do
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --runs must be a positive integer" >&2; exit 64; }
 
-# Scenario sizes. The full figures are the issue's; --quick only checks that everything works.
+# Scenario sizes. The full figures are the issue's (apart from the archive: 100,000 messages, not a million,
+# which ejabberd and Prosody would take hours to archive); --quick only checks that everything works.
 if [[ $QUICK == 1 ]]; then
   DURATION=3; SESSIONS=1000; MESSAGES=1000; MAM_MESSAGES=10000; DEFAULT_USERS=1000
 else
-  DURATION=10; SESSIONS=10000; MESSAGES=10000; MAM_MESSAGES=1000000; DEFAULT_USERS=10000
+  DURATION=10; SESSIONS=10000; MESSAGES=10000; MAM_MESSAGES=100000; DEFAULT_USERS=10000
 fi
-USERS="${USERS:-$DEFAULT_USERS}"
-[[ "$USERS" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --users must be a positive integer" >&2; exit 64; }
-(( SESSIONS > USERS )) && SESSIONS=$USERS
 # msg: 50 pairs, both sides sending, 8 messages in flight per sender in the closed loop (800 in all), so the
 # server rather than the round trip sets the rate.
 PAIRS=50
 WINDOW=8
-(( PAIRS * 2 > USERS )) && PAIRS=$(( USERS / 2 ))
+MAM_PAGES=100
+MAM_CAP=1800
+positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: $1 must be a positive integer (got '$2')" >&2; exit 64; }; }
+[[ -n $OPT_DURATION ]] && { positive --duration "$OPT_DURATION"; DURATION=$OPT_DURATION; }
+[[ -n $OPT_SESSIONS ]] && { positive --sessions "$OPT_SESSIONS"; SESSIONS=$OPT_SESSIONS; }
+[[ -n $OPT_PAIRS ]] && { positive --pairs "$OPT_PAIRS"; PAIRS=$OPT_PAIRS; }
+[[ -n $OPT_MESSAGES ]] && { positive --offline-messages "$OPT_MESSAGES"; MESSAGES=$OPT_MESSAGES; }
+[[ -n $OPT_MAM_MESSAGES ]] && { positive --mam-messages "$OPT_MAM_MESSAGES"; MAM_MESSAGES=$OPT_MAM_MESSAGES; }
+[[ -n $OPT_MAM_PAGES ]] && { positive --mam-pages "$OPT_MAM_PAGES"; MAM_PAGES=$OPT_MAM_PAGES; }
+[[ -n $OPT_MAM_CAP ]] && { positive --mam-cap "$OPT_MAM_CAP"; MAM_CAP=$OPT_MAM_CAP; }
+USERS="${USERS:-$DEFAULT_USERS}"
+positive --users "$USERS"
+(( SESSIONS > USERS )) && SESSIONS=$USERS
 # Several loopback source addresses, so 10,000 connections never run short of ephemeral ports.
 SOURCES="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
 GEN_WORKERS="${GEN_WORKERS:-1}"
@@ -97,29 +140,51 @@ GEN_WORKERS="${GEN_WORKERS:-1}"
 QUIET_PERCENT="${QUIET_PERCENT:-10}"
 QUIET_WAIT="${QUIET_WAIT:-60}"
 RETRIES="${RETRIES:-2}"
+[[ "$RETRIES" =~ ^[0-9]+$ ]] || { echo "compare.sh: RETRIES must be a number" >&2; exit 64; }
 
-# Each scenario becomes one or more generator invocations: "label|scenario|arguments".
+# Each scenario becomes one or more generator invocations: "label|scenario|arguments|accounts", where accounts
+# is "" (user1..userN, shared), a number (every attempt gets that many accounts of its own) or "mam" (the
+# accounts of the last mam-fill).
 variants_for() {
   case "$1" in
-    login) echo "login|login|--concurrency 50 --duration $DURATION" ;;
-    idle) echo "idle|idle|--sessions $SESSIONS --sources $SOURCES" ;;
-    login-plain) echo "login-plain|login|--tls none --concurrency 50 --duration $DURATION" ;;
-    idle-plain) echo "idle-plain|idle|--tls none --sessions $SESSIONS --sources $SOURCES" ;;
+    login) echo "login|login|--concurrency 50 --duration $DURATION|" ;;
+    idle) echo "idle|idle|--sessions $SESSIONS --sources $SOURCES|" ;;
+    login-plain) echo "login-plain|login|--tls none --concurrency 50 --duration $DURATION|" ;;
+    idle-plain) echo "idle-plain|idle|--tls none --sessions $SESSIONS --sources $SOURCES|" ;;
     msg)
-      echo "msg-closed|msg|--pairs $PAIRS --window $WINDOW --duration $DURATION"
-      echo "msg-sm|msg|--pairs $PAIRS --window $WINDOW --duration $DURATION --sm"
-      echo "msg-open|msg|--pairs $PAIRS --rate 1000 --duration $DURATION" ;;
-    offline) echo "offline|offline|--messages $MESSAGES" ;;
-    # mam-fill runs once (user1 sends user2 the archive), then mam pages through it --runs times.
+      echo "msg-closed|msg|--pairs $PAIRS --window $WINDOW --duration $DURATION|$((2 * PAIRS))"
+      echo "msg-sm|msg|--pairs $PAIRS --window $WINDOW --duration $DURATION --sm|$((2 * PAIRS))"
+      echo "msg-open|msg|--pairs $PAIRS --rate 1000 --duration $DURATION|$((2 * PAIRS))" ;;
+    offline) echo "offline|offline|--pairs $PAIRS --messages $MESSAGES|$((2 * PAIRS))" ;;
+    # mam-fill runs once (its first account sends the second the archive), then mam pages through the first
+    # account's archive --runs times.
     mam)
-      echo "mam-fill|mam-fill|--messages $MAM_MESSAGES --cap 1200"
-      echo "mam|mam|--page-size 50 --pages 100" ;;
+      echo "mam-fill|mam-fill|--messages $MAM_MESSAGES --cap $MAM_CAP|2"
+      echo "mam|mam|--page-size 50 --pages $MAM_PAGES|mam" ;;
   esac
 }
-# A generous bound on one generator run: its own duration plus time to connect and drain (filling an archive
-# of a million messages gets its own, longer bound).
+# A generous bound on one generator run: its own duration plus time to connect and drain (the archive fill
+# gets its own bound, from its cap).
 GEN_TIMEOUT=$(( DURATION + 300 ))
-FILL_TIMEOUT=1500
+FILL_TIMEOUT=$(( MAM_CAP + 300 ))
+
+# Accounts of their own for every attempt of msg, offline and mam-fill (see "Accounts" above): how many to
+# register above userN, enough for every run and every retry.
+own_accounts_needed() {
+  local s v total=0 label scen args accounts
+  for s in "${SCENARIO_LIST[@]}"; do
+    while IFS='|' read -r label scen args accounts; do
+      [[ $accounts =~ ^[0-9]+$ ]] || continue
+      local runs=$RUNS
+      [[ $label == mam-fill ]] && runs=1
+      total=$(( total + accounts * runs * (RETRIES + 1) ))
+    done < <(variants_for "$s")
+  done
+  echo "$total"
+}
+TOTAL_USERS=$(( USERS + $(own_accounts_needed) ))
+NEXT_ACCOUNT=$USERS   # the last account handed out; reset for each server
+MAM_OFFSET=""         # the range of the last mam-fill attempt
 
 log() { printf '%s compare: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -216,19 +281,20 @@ cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" >"$WORK/tls/combined.pem"
 chmod 644 "$WORK/tls/"*.pem
 
 # Renders a config template for a phase: setup (with the bench:setup-only lines), run, mam (with the
-# bench:mam-only lines, without the bench:no-mam ones) or plain (bench:plain-only lines instead of
-# bench:tls-only ones).
+# bench:mam-only lines: ejabberd's and Prosody's archives; Parley's is on in every phase) or plain
+# (bench:plain-only lines instead of bench:tls-only ones).
 render() {
   local src="$1" dst="$2" dir="$3" server="$4" phase="$5"
   local drop_setup='/bench:setup-only *$/d' drop_mam='/bench:mam-only *$/d'
-  local drop_plain='/bench:plain-only *$/d' drop_tls='' drop_nomam=''
+  local drop_plain='/bench:plain-only *$/d' drop_tls=''
   [[ $phase == setup ]] && drop_setup=''
-  [[ $phase == mam ]] && { drop_mam=''; drop_nomam='/bench:no-mam *$/d'; }
+  [[ $phase == mam ]] && drop_mam=''
   [[ $phase == plain ]] && { drop_plain=''; drop_tls='/bench:tls-only *$/d'; }
-  sed -e "$drop_setup" -e "$drop_mam" -e "$drop_plain" ${drop_tls:+-e "$drop_tls"} ${drop_nomam:+-e "$drop_nomam"} \
+  sed -e "$drop_setup" -e "$drop_mam" -e "$drop_plain" ${drop_tls:+-e "$drop_tls"} \
     -e "s|@WORK@|$dir|g" -e "s|@CERT@|$WORK/tls/cert.pem|g" -e "s|@KEY@|$WORK/tls/key.pem|g" -e "s|@CERTDIR@|$WORK/tls|g" \
     -e "s|@PEM@|$WORK/tls/combined.pem|g" -e "s|@PORT@|${PORT[$server]}|g" \
     -e "s|@TLS_PORT@|${TLS_PORT[$server]}|g" -e "s|@DIST_PORT@|$EJABBERD_DIST_PORT|g" \
+    -e "s|@HTTP_PORT@|$PARLEY_HTTP_PORT|g" -e "s|@HTTPS_PORT@|$PARLEY_HTTPS_PORT|g" \
     "$src" >"$dst"
 }
 
@@ -268,7 +334,9 @@ start_server() {
   local server="$1" phase="$2" dir="$WORK/$1" p
   mkdir -p "$dir"
   # Something else on our ports (a server left over from another run) would be measured instead.
-  for p in "${PORT[$server]}" "${TLS_PORT[$server]}"; do
+  local -a ports=("${PORT[$server]}" "${TLS_PORT[$server]}")
+  [[ $server == parley ]] && ports+=("$PARLEY_HTTP_PORT" "$PARLEY_HTTPS_PORT")
+  for p in "${ports[@]}"; do
     port_open "$p" && die "port $p is already in use; stop whatever listens there (ss -ltnp | grep :$p)"
   done
   case "$server" in
@@ -337,16 +405,16 @@ stop_server() {
 
 register_users() {
   local server="$1"
-  log "$server: registering user1..user$USERS"
+  log "$server: registering user1..user$TOTAL_USERS (user1..user$USERS for login and idle, the rest for runs of their own)"
   case "$server" in
     parley)
       timeout 1800 "$NODE" "$ROOT/bench/setup-parley-users.ts" --config "$WORK/parley/parley.yml" \
-        --users "$USERS" --password pw >>"$LOGDIR/register-parley.log" 2>&1 </dev/null \
+        --users "$TOTAL_USERS" --password pw >>"$LOGDIR/register-parley.log" 2>&1 </dev/null \
         || { tail -20 "$LOGDIR/register-parley.log" >&2; die "parley: user setup failed"; }
       ;;
     *)
       timeout 1800 taskset -c 1 "$NODE" "$ROOT/bench/register-ibr.ts" --port "${PORT[$server]}" \
-        --users "$USERS" --password pw --connections 8 --window 32 --timeout 1700 \
+        --users "$TOTAL_USERS" --password pw --connections 8 --window 32 --timeout 1700 \
         >>"$LOGDIR/register-$server.log" 2>&1 </dev/null \
         || { tail -20 "$LOGDIR/register-$server.log" >&2; die "$server: registration failed"; }
       ;;
@@ -392,7 +460,7 @@ proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/de
 # RETRIES more times); the disturbed attempt is kept in the .discarded file, and the last attempt is kept
 # with its reading if none was clean.
 run_generator() {
-  local server="$1" label="$2" scenario="$3" args="$4" run="$5"
+  local server="$1" label="$2" scenario="$3" args="$4" run="$5" accounts="$6"
   local -a extra
   read -r -a extra <<<"$args"
   local limit=$GEN_TIMEOUT
@@ -402,6 +470,17 @@ run_generator() {
   for ((attempt = 0; attempt <= RETRIES; attempt++)); do
     base="$LOGDIR/$server-$label-$run"
     (( attempt > 0 )) && base="$base-retry$attempt"
+    # The accounts of this attempt (later options win over the --users given below).
+    local -a range=()
+    if [[ $accounts =~ ^[0-9]+$ ]]; then
+      (( NEXT_ACCOUNT + accounts <= TOTAL_USERS )) || die "out of registered accounts ($TOTAL_USERS) for $label"
+      range=(--users "$accounts" --offset "$NEXT_ACCOUNT")
+      [[ $label == mam-fill ]] && MAM_OFFSET=$NEXT_ACCOUNT
+      NEXT_ACCOUNT=$(( NEXT_ACCOUNT + accounts ))
+    elif [[ $accounts == mam ]]; then
+      [[ -n $MAM_OFFSET ]] || die "mam: no archive was filled"
+      range=(--users 2 --offset "$MAM_OFFSET")
+    fi
     busy="$(wait_quiet)"
     started=$SECONDS
     rc=0
@@ -411,7 +490,7 @@ run_generator() {
     timeout --kill-after=10 "$limit" taskset -c 1 "$NODE" "$ROOT/bench/run.ts" "$scenario" \
       --host 127.0.0.1 --port "${PORT[$server]}" --domain localhost --users "$USERS" --password pw \
       --mech SCRAM-SHA-1 --tls starttls --workers "$GEN_WORKERS" --pid "$CUR_PID" --server "$server" \
-      --json-only "${extra[@]}" >"$base.json" 2>"$base.err" </dev/null || rc=$?
+      --json-only "${extra[@]}" "${range[@]}" >"$base.json" 2>"$base.err" </dev/null || rc=$?
     c0b=($(cpu_ticks 0)); c1b=($(cpu_ticks 1)); sb="$(proc_ticks "$CUR_PID")"
     line="$(grep '^{' "$base.json" | tail -1 || true)"
     # The generator reports its own CPU seconds for the whole run; the server's come from /proc.
@@ -483,10 +562,13 @@ server_version() {
 server_modules() {
   case "$1" in
     parley)
+      # Parley's configuration turns no module off: its default list is what runs, mam included.
       (cd "$ROOT" && "$NODE" --input-type=module -e "
         const { builtinModules } = await import('./src/modules/index.ts');
-        console.log(builtinModules.filter((m) => m.enabledByDefault !== false && m.id !== 'mam').map((m) => m.id).join(' '));" \
-        2>/dev/null) || echo "?" ;;
+        console.log(builtinModules.filter((m) => m.enabledByDefault !== false).map((m) => m.id).join(' '));" \
+        2>/dev/null) || echo "?"
+      printf '; mam (archiving every message) in every scenario'
+      return ;;
     ejabberd) sed -e '/bench:setup-only *$/d' -e '/bench:mam-only *$/d' "$ROOT/bench/servers/ejabberd/ejabberd.yml" \
       | grep -o '^  mod_[a-z_]*' | sed 's/^  mod_//' | tr '\n' ' ' | sed 's/ $//' ;;
     prosody) { sed -n '/^modules_enabled = {/,/^}/p' "$ROOT/bench/servers/prosody/prosody.cfg.lua" \
@@ -512,6 +594,8 @@ runtime_version() {
     "$(json_escape "$(date)")" "$(nproc)" \
     "$(json_escape "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')")" \
     "$("$NODE" --version)" "$RUNS" "$([[ $QUICK == 1 ]] && echo true || echo false)" "$USERS"
+  printf ',"sizes":{"duration":%s,"sessions":%s,"pairs":%s,"window":%s,"offlineMessages":%s,"mamMessages":%s,"mamPages":%s,"accounts":%s}' \
+    "$DURATION" "$SESSIONS" "$PAIRS" "$WINDOW" "$MESSAGES" "$MAM_MESSAGES" "$MAM_PAGES" "$TOTAL_USERS"
   printf ',"command":"%s","servers":{' "$(json_escape "bash bench/compare.sh $ORIG_ARGS")"
   first=1
   for s in "${SERVER_LIST[@]}"; do
@@ -523,7 +607,7 @@ runtime_version() {
   printf '}}\n'
 } >"$OUT"
 
-log "servers: ${SERVER_LIST[*]}; scenarios: ${SCENARIO_LIST[*]}; runs: $RUNS; users: $USERS; work dir $WORK"
+log "servers: ${SERVER_LIST[*]}; scenarios: ${SCENARIO_LIST[*]}; runs: $RUNS; users: $USERS (+$((TOTAL_USERS - USERS)) for msg, offline and mam); work dir $WORK"
 
 # Scenarios by the server configuration they need: the documented one, with archives, without TLS.
 has_mam=0
@@ -552,7 +636,7 @@ check_server() {
 
 run_phase() {
   local server="$1" phase="$2"; shift 2
-  local scenario label scen args run variant_count=0 last_scenario=""
+  local scenario label scen args accounts run variant_count=0 last_scenario=""
   start_server "$server" "$phase"
   if [[ $CHECK == 1 ]]; then
     check_server "$server"
@@ -566,7 +650,7 @@ run_phase() {
     mapfile -t variants < <(variants_for "$scenario")
     local v
     for v in "${variants[@]}"; do
-      IFS='|' read -r label scen args <<<"$v"
+      IFS='|' read -r label scen args accounts <<<"$v"
       local n=$RUNS
       [[ $label == mam-fill ]] && n=1
       for ((run = 1; run <= n; run++)); do
@@ -579,7 +663,7 @@ run_phase() {
         fi
         variant_count=$((variant_count + 1))
         last_scenario="$scenario"
-        run_generator "$server" "$label" "$scen" "$args" "$run"
+        run_generator "$server" "$label" "$scen" "$args" "$run" "$accounts"
         sleep 2 # let the server close the previous run's connections
       done
     done
@@ -590,6 +674,9 @@ run_phase() {
 for server in "${SERVER_LIST[@]}"; do
   log "=== $server ==="
   rm -rf "${WORK:?}/$server"
+  # Every server hands out the same account ranges, in the same order.
+  NEXT_ACCOUNT=$USERS
+  MAM_OFFSET=""
   if [[ $server == parley ]]; then
     # Parley's users are written to its database before it starts.
     mkdir -p "$WORK/parley"

@@ -162,7 +162,8 @@ async function main(argv: string[]): Promise<number> {
   const cpu0 = ownCpuSeconds();
   // One user's archive is one client's work: more processes would only sit idle.
   const workers = opts.scenario === 'mam' || opts.scenario === 'mam-fill' ? 1 : opts.workers;
-  const head = { scenario: opts.scenario, server: opts.server, tls: opts.tls, mech: opts.mech };
+  // The account range goes with the figures when it is not the default one, so a run can be traced to its users.
+  const head = { scenario: opts.scenario, server: opts.server, tls: opts.tls, mech: opts.mech, ...(opts.offset > 0 ? { offset: opts.offset } : {}) };
   const bar = new ProgressBar(!opts.jsonOnly);
   const coordinator = new Coordinator(opts, bar);
   let interrupted = false;

@@ -11,6 +11,8 @@ export type BenchOptions = {
   port: number;
   domain: string;
   users: number;
+  /** Accounts are PREFIX(offset+1)..PREFIX(offset+users): runs that must not share accounts take disjoint ranges. */
+  offset: number;
   prefix: string;
   password: string;
   mech: Mechanism;
@@ -54,6 +56,8 @@ Scenarios:
 Server and accounts:
   --host 127.0.0.1  --port 5222  --domain localhost
   --users N (accounts PREFIX1..PREFIXN exist, default 10000)  --prefix user  --password pw
+  --offset O           use PREFIX(O+1)..PREFIX(O+N) instead (default 0): disjoint ranges for runs that must not
+                       share accounts (messages left offline by one run would arrive in the next)
   --mech SCRAM-SHA-1|SCRAM-SHA-256|PLAIN (default SCRAM-SHA-1)
   --tls starttls|none|direct (default starttls; direct: TLS from the first byte)
   --sm                 enable XEP-0198 stream management on every session
@@ -115,7 +119,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       allowPositionals: true,
       options: {
         host: { type: 'string' }, port: { type: 'string' }, domain: { type: 'string' },
-        users: { type: 'string' }, prefix: { type: 'string' }, password: { type: 'string' },
+        users: { type: 'string' }, offset: { type: 'string' }, prefix: { type: 'string' }, password: { type: 'string' },
         mech: { type: 'string' }, tls: { type: 'string' }, sm: { type: 'boolean' },
         workers: { type: 'string' }, sources: { type: 'string' }, pid: { type: 'string' }, server: { type: 'string' },
         concurrency: { type: 'string' }, duration: { type: 'string' }, logins: { type: 'string' },
@@ -141,6 +145,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     port: int('port', v.port, 5222, 1),
     domain: v.domain ?? 'localhost',
     users: int('users', v.users, 10000, 1),
+    offset: int('offset', v.offset, 0, 0),
     prefix: v.prefix ?? 'user',
     password: v.password ?? 'pw',
     mech: oneOf('mech', v.mech, MECHANISMS, 'SCRAM-SHA-1'),

@@ -33,8 +33,9 @@ const BODY = 'The quick brown fox jumps over the lazy dog, then checks the chat 
 
 const now = (): number => performance.now();
 
+/** Account i of the run (1-based within the run's range: --offset moves the whole range). */
 export function userName(opts: BenchOptions, i: number): string {
-  return `${opts.prefix}${i}`;
+  return `${opts.prefix}${opts.offset + i}`;
 }
 
 /** Runs fn(0..n-1) with at most `concurrency` calls in progress. */

@@ -153,6 +153,20 @@ test('msg open loop: sends on schedule, loses nothing', async () => {
   assert.equal(r.json.lost, 0);
 });
 
+test('--offset moves the run to accounts of its own', async () => {
+  // Another password, so the run can only succeed on user5 and user6, never on user1 and user2.
+  await t.register('user5', 'other');
+  await t.register('user6', 'other');
+  const r = await bench(['msg', '--pairs', '1', '--users', '2', '--offset', '4', '--password', 'other', '--duration', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.offset, 4);
+  assert.ok(num(r.json.delivered) > 0);
+  assert.equal(r.json.lost, 0);
+  const wrong = await bench(['login', '--concurrency', '1', '--logins', '1', '--cap', '10', '--users', '2', '--password', 'other']);
+  assert.equal(wrong.code, 1, 'without the offset the same options log in as user1, whose password is another');
+  await noSessionsLeft();
+});
+
 test('offline: messages to offline users are stored, then drained when they log in', async () => {
   const r = await bench(['offline', '--pairs', '2', '--messages', '20', '--batch', '5', '--cap', '15']);
   assert.equal(r.code, 0, r.stderr);
@@ -210,7 +224,7 @@ test('mam: a server without XEP-0313 is reported as unsupported, not as a crash'
 });
 
 test('bad usage exits with 2 and no JSON on stdout', async () => {
-  for (const args of [['msg', '--pairs', '3'], ['nonsense'], ['login', '--tls', 'sometimes']]) {
+  for (const args of [['msg', '--pairs', '3'], ['nonsense'], ['login', '--tls', 'sometimes'], ['login', '--offset', 'x']]) {
     const r = await exec(args); // 3 pairs need 6 accounts, and --users is 4
     assert.equal(r.code, 2, args.join(' '));
     assert.equal(r.stdout, '');

@@ -18,7 +18,8 @@ data_path = "@WORK@/data"
 log = { warn = "@WORK@/prosody.log" }
 
 -- Loopback only, on the benchmark's own ports: c2s with STARTTLS and direct TLS (XEP-0368), like Parley's
--- two client listeners. No s2s, HTTP or component ports: Parley has none.
+-- two client listeners. No s2s, HTTP or component ports: no benchmark client uses them. (Parley's HTTP
+-- listeners are on by default, so they run there, unused.)
 interfaces = { "127.0.0.1" }
 c2s_ports = { @PORT@ }
 c2s_direct_tls_ports = { @TLS_PORT@ }
@@ -48,12 +49,16 @@ allow_unencrypted_plain_auth = false
 c2s_stanza_size_limit = 262144
 c2s_unauthed_stanza_size_limit = 10000
 
--- No rate limits: mod_limits is not loaded (it is off unless listed), as Parley has no traffic shaping.
+-- No rate limits: mod_limits is not loaded (it is off unless listed); Parley's read shaping, stanza rate and
+-- connection caps are raised far above the benchmark's rates in bench/servers/parley/parley.yml.
 
 -- The module set mirrors Parley's default modules (src/modules/index.ts, those not marked enabledByDefault:
 -- false; compare.sh records the list with the figures): disco, caps, pep, ping, keepalive, roster (versioning),
 -- offline, register (loopback only), push, vcard, vcard_xupdate, private, version, time, last, smacks, carbons,
--- csi, blocking, and mam (off here outside the mam scenario, as the benchmark asks of all three servers).
+-- csi, blocking, and mam. mam is off here outside the mam scenario, as it is by default in this server; Parley
+-- keeps its archive (on by default) in every scenario, so it archives every message of the msg and offline runs
+-- and this server does not. Parley's defaults also include MUC (muc), HTTP upload (upload), XEP-0478 limits
+-- advertisement and its HTTP listeners; no benchmark client uses them, so they are not loaded here.
 -- Presence, message, iq and offline storage are loaded automatically by Prosody. Prosody's example
 -- configuration also loads bookmarks, uptime, admin shell and more; Parley has none of those by default, so
 -- they stay off here.
