@@ -54,12 +54,26 @@ export function writeArchiveRows(db: DatabaseSync, rows: ArchiveRow[]): void {
  */
 const WRITER_BATCH = 1024;
 const GROUP_MS = 20;
+/** WAL pages (4 KiB) after which the writer's commit checkpoints the database. */
+const CHECKPOINT_PAGES = 8000;
+const CHECKPOINT_EVERY_MS = 5000;
 /** The writer's page cache (KiB): the index tails of the archives in use stay in memory. */
 const CACHE_KIB = 32 * 1024;
 
 function runWriter(port: MessagePort, path: string): void {
   const db = new DatabaseSync(path);
-  db.exec(`PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -${CACHE_KIB};`);
+  // The writer checkpoints the WAL for the whole database (the main thread's connection leaves it to this one),
+  // less often than SQLite's default, so the hot index pages are copied back once per many commits.
+  db.exec(`PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -${CACHE_KIB}; PRAGMA wal_autocheckpoint = ${CHECKPOINT_PAGES};`);
+  // Commits of the main thread (offline messages, rosters) grow the WAL too, also while the archive is quiet.
+  const checkpoints = setInterval(() => {
+    try {
+      db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    } catch {
+      // Busy or closing: the next round or the next commit does it.
+    }
+  }, CHECKPOINT_EVERY_MS);
+  checkpoints.unref();
   const queue: Array<{ batch: number; rows: ArchiveRow[] }> = [];
   let queued = 0;
   let scheduled: NodeJS.Timeout | undefined;
@@ -100,6 +114,7 @@ function runWriter(port: MessagePort, path: string): void {
       // The main thread waits (Atomics.wait) until everything is written: a few attempts, then it gives up.
       for (let i = 0; i < 3 && !drain(); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
       if (retry) clearTimeout(retry);
+      clearInterval(checkpoints);
       db.close();
       const flag = new Int32Array(m.close);
       Atomics.store(flag, 0, queue.length === 0 ? 1 : 2);

@@ -709,6 +709,8 @@ class SqliteArchive implements ArchiveStore {
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
     const w = new Worker(new URL(`./archive-writer${ext}`, import.meta.url), { workerData: { archiveWriter: this.file } });
     w.unref();
+    // While the writer runs, it checkpoints; the event loop's own commits never stop to copy the WAL back.
+    this.s.db.exec('PRAGMA wal_autocheckpoint = 0');
     w.on('message', (r: WriterReply) => {
       if (r.error !== undefined) this.failure = new Error(r.error);
       else {
@@ -722,6 +724,7 @@ class SqliteArchive implements ArchiveStore {
     w.on('error', (err) => {
       // A writer that died takes nothing with it: a new one gets every batch not yet committed.
       this.failure = err;
+      if (this.s.db.isOpen) this.s.db.exec('PRAGMA wal_autocheckpoint = 1000');
       this.worker = undefined;
       for (const wake of this.waiters.splice(0)) wake();
       this.retry ??= setTimeout(() => {
