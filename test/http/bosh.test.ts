@@ -224,6 +224,25 @@ describe('BOSH', () => {
       assert.equal(bodyAttrs(await s.send('')).condition, 'item-not-found');
     });
 
+    it('answers anything after the <body/> with bad-request, not by dropping it', async () => {
+      // A request is one <body/> document: a second wrapper after the first (its stanza would be lost) is refused.
+      const s = new RawBosh(f.t.httpPort);
+      await s.create();
+      const reply = await RawBosh.post(f.t.httpPort, s.wrap(s.rid + 1, '') + s.wrap(s.rid + 2, ping('lost')));
+      assert.equal(reply.status, 200);
+      assert.equal(bodyAttrs(reply.body).condition, 'bad-request');
+      assert.equal(bodyAttrs(await s.send('')).condition, 'item-not-found', 'the session ended');
+      for (const tail of ['x', '<x/>', '</body>', '\0']) {
+        const created = await RawBosh.post(f.t.httpPort, `<body rid='1' to='localhost' xmpp:version='1.0' xmlns='${HTTPBIND}' xmlns:xmpp='${XBOSH}'/>${tail}`);
+        assert.equal(created.body, `<body xmlns='${HTTPBIND}' type='terminate' condition='bad-request'/>`, tail);
+      }
+      // Whitespace after the wrapper is fine.
+      const ok = new RawBosh(f.t.httpPort);
+      await ok.create();
+      assert.match((await RawBosh.post(f.t.httpPort, `${ok.wrap(ok.rid + 1, '', RESTART)}\r\n \t`)).body, /<stream:features>/);
+      await ok.sendRid(ok.rid + 2, '', { type: 'terminate' });
+    });
+
     it('checks the key sequence when the client set newkey', async () => {
       const k: string[] = ['seed'];
       for (let i = 1; i <= 3; i++) k.push(createHash('sha1').update(k[i - 1] as string).digest('hex'));

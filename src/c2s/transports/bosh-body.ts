@@ -59,10 +59,25 @@ export function parseBody(data: Uint8Array, limitsFor: (attrs: Attrs) => ParserL
       error ??= err;
     },
   }, initial);
-  parser.write(data);
+  // The request is one document (§6): only whitespace may follow the wrapper, whose end is a '>' and so must be
+  // the last one. The parser stops reading at the wrapper's end: it must still be open before that last '>'.
+  const last = data.lastIndexOf(0x3e);
+  parser.write(data.subarray(0, Math.max(last, 0)));
+  if (ended) error ??= new StreamError('not-well-formed', 'Content after the <body/>');
+  else parser.write(data.subarray(Math.max(last, 0)));
+  if (ended && !isBlank(data, last + 1)) error ??= new StreamError('not-well-formed', 'Content after the <body/>');
   if (!error && !ended) error = new StreamError('not-well-formed', 'Incomplete <body/>');
   if (error) return { ok: false, error, attrs };
   return { ok: true, body: { attrs: attrs as Attrs, payloads } };
+}
+
+/** Whether data[from..] is XML whitespace only. */
+function isBlank(data: Uint8Array, from: number): boolean {
+  for (let i = from; i < data.length; i++) {
+    const c = data[i];
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
+  }
+  return true;
 }
 
 /** Response attributes; undefined values are left out. */
