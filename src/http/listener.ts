@@ -49,15 +49,29 @@ export class HttpListener {
     this.server = secure
       ? createHttpsServer({ ...common, cert: options.tls?.cert, key: options.tls?.key, minVersion: 'TLSv1.2' })
       : createHttpServer(common);
-    this.server.maxHeadersCount = config.max_headers;
+    // Node keeps at most maxHeadersCount fields and drops the rest silently: one more than allowed is read, so a
+    // request with too many is seen and refused (431) rather than handled without some of its headers.
+    this.server.maxHeadersCount = config.max_headers + 1;
+    const tooMany = (config.max_headers + 1) * 2;
+    const refuseTooMany = (socket: Duplex): void => {
+      socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    };
     this.server.on('request', (req, res) => {
+      if (req.rawHeaders.length >= tooMany) {
+        res.writeHead(431, { Connection: 'close', 'Content-Length': 0 }).end();
+        req.resume();
+        return;
+      }
       routes.dispatch(req, res, secure).catch((err: unknown) => {
         // The route table answers handler failures itself; this is a failure while answering (a bad header value).
         this.log.error({ err, path: req.url }, 'HTTP request failed');
         res.destroy();
       });
     });
-    this.server.on('upgrade', (req, socket, head) => routes.dispatchUpgrade(req, socket, head, secure));
+    this.server.on('upgrade', (req, socket, head) => {
+      if (req.rawHeaders.length >= tooMany) refuseTooMany(socket);
+      else routes.dispatchUpgrade(req, socket, head, secure);
+    });
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));

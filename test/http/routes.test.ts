@@ -137,6 +137,18 @@ describe('HTTP route table and listener', () => {
     await raw.waitClosed();
   });
 
+  it('answers 431 to more header fields than http.max_headers, rather than dropping some', async () => {
+    const fields = (n: number): string => Array.from({ length: n }, (_, i) => `X-F${i}: v\r\n`).join('');
+    const ok = await RawHttp.open(port);
+    ok.write(`GET /t/echo HTTP/1.1\r\nHost: localhost\r\n${fields(98)}Connection: close\r\n\r\n`); // 100 in all
+    assert.notEqual((await ok.response()).status, 431);
+    ok.destroy();
+    const raw = await RawHttp.open(port);
+    raw.write(`GET /t/echo HTTP/1.1\r\nHost: localhost\r\n${fields(100)}\r\n\r\n`); // 101
+    assert.equal((await raw.response()).status, 431);
+    await raw.waitClosed();
+  });
+
   it('answers 400 to a request that is not HTTP and closes', async () => {
     const raw = await RawHttp.open(port);
     raw.write('HELLO\r\n\r\n');
