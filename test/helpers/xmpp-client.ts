@@ -13,9 +13,10 @@ export type TestClient = {
   stop(): Promise<void>;
 };
 
-export async function connectClient(opts: { port: number; username: string; password: string; resource?: string; directTls?: boolean }): Promise<TestClient> {
+/** `service` (a ws:// or wss:// URL, say) takes the place of the TCP port. */
+export async function connectClient(opts: { port?: number; service?: string; username: string; password: string; resource?: string; directTls?: boolean }): Promise<TestClient> {
   const xmpp = client({
-    service: `${opts.directTls ? 'xmpps' : 'xmpp'}://127.0.0.1:${opts.port}`,
+    service: opts.service ?? `${opts.directTls ? 'xmpps' : 'xmpp'}://127.0.0.1:${opts.port ?? 0}`,
     domain: 'localhost',
     username: opts.username,
     password: opts.password,

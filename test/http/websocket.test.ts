@@ -2,7 +2,6 @@
 // clients, and a raw WebSocket client for the framing and its error paths.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { client } from '@xmpp/client';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { connectClient, xml, type Stanza, type TestClient } from '../helpers/xmpp-client.ts';
 import { CLOSE, FRAMING, OPEN, UpgradeRefused, WsRawClient } from '../helpers/ws-raw-client.ts';
@@ -23,41 +22,9 @@ type Internals = {
 };
 const internals = (c: TestClient): Internals => c.xmpp as unknown as Internals;
 
-/** xmpp.js on a ws:// or wss:// service URL, with a stanza inbox like connectClient's. */
-async function connectWs(url: string, username: string, password: string, resource: string): Promise<TestClient> {
-  const xmpp = client({ service: url, domain: 'localhost', username, password, resource });
-  xmpp.reconnect.stop();
-  const inbox: Stanza[] = [];
-  const waiters: Array<() => void> = [];
-  xmpp.on('stanza', (s: Stanza) => {
-    inbox.push(s);
-    for (const w of waiters.splice(0)) w();
-  });
-  xmpp.on('error', () => undefined);
-  const address = await xmpp.start();
-  const next = async (match: (s: Stanza) => boolean, timeoutMs = 5000): Promise<Stanza> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = inbox.findIndex(match);
-      if (i >= 0) return inbox.splice(i, 1)[0] as Stanza;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out; inbox: ${inbox.map(String).join('\n')}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        waiters.push(() => { clearTimeout(t); resolve(); });
-      });
-    }
-  };
-  return {
-    xmpp, jid: address.toString(), next, inbox,
-    stop: async () => {
-      try {
-        await xmpp.stop();
-      } catch {
-        // already gone
-      }
-    },
-  };
+/** xmpp.js on a ws:// or wss:// service URL. */
+function connectWs(url: string, username: string, password: string, resource: string): Promise<TestClient> {
+  return connectClient({ service: url, username, password, resource });
 }
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
