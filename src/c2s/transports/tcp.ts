@@ -7,13 +7,9 @@ import type { StreamError } from '../../core/errors.ts';
 import type { StreamHeaderAttrs, Transport, TransportHandler } from './transport.ts';
 import { NS } from '../../xml/ns.ts';
 import { escapeAttr } from '../../xml/element.ts';
-import { TokenBucket } from '../limits/token-bucket.ts';
-import { unwait, wait, type Waiting } from '../limits/tick.ts';
+import { ReadShaper, type PausableInput, type ReadRate } from '../limits/read-shaper.ts';
 
-/** Read shaping: sustained bytes per second (0: off) and the bytes that may arrive at once. */
-export type ReadRate = { bytes_per_second: number; burst: number };
-
-export class TcpTransport implements Transport, StreamParserHandler, Waiting {
+export class TcpTransport implements Transport, StreamParserHandler, PausableInput {
   readonly kind: string;
   readonly remoteAddress: string;
   private socket: Socket;
@@ -24,16 +20,13 @@ export class TcpTransport implements Transport, StreamParserHandler, Waiting {
   private out = '';
   private closedNotified = false;
   lastActivity = Date.now();
-  /** Read shaping (token bucket over bytes), absent when off. */
-  private readBucket: TokenBucket | undefined;
-  /** Reading is paused until then (ms since the epoch); 0 when reading. */
-  private pausedUntil = 0;
+  private readonly shaper: ReadShaper;
   private readonly onData = (chunk: Buffer): void => {
     const now = Date.now();
     this.lastActivity = now;
     if (this.upgrading) return;
     // The chunk is already read: it is parsed, and the debt it leaves is paid by not reading for a while.
-    if (this.readBucket && this.readBucket.take(chunk.length, now) > 0) this.pauseReading(this.readBucket.waitMs());
+    this.shaper.read(chunk.length, now);
     try {
       this.parser.write(chunk);
     } catch (err) {
@@ -56,7 +49,7 @@ export class TcpTransport implements Transport, StreamParserHandler, Waiting {
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
     this.parser = new StreamParser(this, limits);
-    if (readRate && readRate.bytes_per_second > 0) this.readBucket = new TokenBucket(readRate.bytes_per_second, readRate.burst, Date.now());
+    this.shaper = new ReadShaper(this, readRate);
     this.attach(socket);
   }
 
@@ -84,7 +77,7 @@ export class TcpTransport implements Transport, StreamParserHandler, Waiting {
   private notifyClosed(): void {
     if (this.closedNotified) return;
     this.closedNotified = true;
-    unwait(this);
+    this.shaper.stop();
     this.handler?.closed();
   }
 
@@ -123,34 +116,23 @@ export class TcpTransport implements Transport, StreamParserHandler, Waiting {
   }
 
   setReadRate(rate: ReadRate): void {
-    if (rate.bytes_per_second === 0) this.readBucket = undefined;
-    else if (this.readBucket) this.readBucket.reset(rate.bytes_per_second, rate.burst, Date.now());
-    else this.readBucket = new TokenBucket(rate.bytes_per_second, rate.burst, Date.now());
+    this.shaper.setRate(rate);
   }
 
   /** Stops reading for `ms` (or longer, if already paused longer): the peer's sending slows to TCP's pace. */
   pauseReading(ms: number): void {
-    if (ms <= 0 || this.closing || this.socket.destroyed) return;
-    const until = Date.now() + ms;
-    if (until <= this.pausedUntil) return;
-    if (this.pausedUntil === 0) this.socket.pause();
-    this.pausedUntil = until;
-    wait(this);
+    this.shaper.pause(ms);
   }
 
-  /** The shared tick: reading resumes once the pause is over. */
-  onTick(now: number): boolean {
-    if (this.pausedUntil === 0) return true;
-    if (this.socket.destroyed) return true;
-    if (now < this.pausedUntil) return false;
-    this.resumeReading();
-    return true;
+  // The shaper's view of the input; the socket changes at STARTTLS.
+  pauseInput(): void {
+    this.socket.pause();
   }
-
-  private resumeReading(): void {
-    this.pausedUntil = 0;
-    unwait(this);
+  resumeInput(): void {
     this.socket.resume();
+  }
+  get inputLive(): boolean {
+    return !this.closing && !this.socket.destroyed;
   }
 
   /** Writes what was queued; called once per tick for every transport with output. */
@@ -165,7 +147,7 @@ export class TcpTransport implements Transport, StreamParserHandler, Waiting {
     const raw = this.socket;
     // The handshake must not wait on a read pause; what was sent after <starttls/> in clear text is discarded
     // anyway (RFC 6120 §5.4.3.3).
-    if (this.pausedUntil !== 0) this.resumeReading();
+    this.shaper.resume();
     this.upgrading = true;
     raw.removeListener('data', this.onData);
     raw.removeAllListeners('close');
@@ -207,7 +189,7 @@ export class TcpTransport implements Transport, StreamParserHandler, Waiting {
     this.flush();
     this.closing = true;
     // A paused reader would not see the peer close its side.
-    if (this.pausedUntil !== 0) this.resumeReading();
+    this.shaper.resume();
     this.socket.end();
     // A peer that never closes its side must not hold the socket forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();

@@ -3,6 +3,7 @@ import type { Attrs, Element } from '../../xml/element.ts';
 import type { StreamError } from '../../core/errors.ts';
 import type { ParserLimits } from '../../xml/parser.ts';
 import type { SecureContext } from 'node:tls';
+import type { ReadRate } from '../limits/read-shaper.ts';
 
 export interface TransportHandler {
   streamStart(name: string, ns: string, attrs: Attrs, contentNs: string): void;
@@ -49,5 +50,5 @@ export interface Transport {
   /** Stops reading input for `ms` milliseconds (or until an earlier pause ends, if that is later). */
   pauseReading?(ms: number): void;
   /** Read shaping in bytes per second (0: off) with the bytes that may arrive at once. */
-  setReadRate?(rate: { bytes_per_second: number; burst: number }): void;
+  setReadRate?(rate: ReadRate): void;
 }

@@ -13,8 +13,7 @@ import { escapeAttr } from '../../xml/element.ts';
 import { StreamError } from '../../core/errors.ts';
 import { NS } from '../../xml/ns.ts';
 import type { StreamHeaderAttrs, Transport, TransportHandler } from './transport.ts';
-import { TokenBucket } from '../limits/token-bucket.ts';
-import { unwait, wait, type Waiting } from '../limits/tick.ts';
+import { ReadShaper, type PausableInput, type ReadRate } from '../limits/read-shaper.ts';
 
 /** The stream each message is parsed in: jabber:client as the default namespace, as on a TCP stream. */
 const FRAME_HEADER = Buffer.from(`<stream:stream xmlns='${NS.CLIENT}' xmlns:stream='${NS.STREAM}'>`, 'utf8');
@@ -24,9 +23,6 @@ const STREAM_FOOTER = `<close xmlns="${NS.FRAMING}"/>`;
 /** RFC 6455 §7.4.1: 1000 normal closure; 1003 a type of data the endpoint cannot accept (binary messages). */
 const CLOSE_NORMAL = 1000;
 const CLOSE_UNSUPPORTED_DATA = 1003;
-
-/** Read shaping: sustained bytes per second (0: off) and the bytes that may arrive at once. */
-export type ReadRate = { bytes_per_second: number; burst: number };
 
 export type WebSocketTransportOptions = {
   /** The upgraded connection under the WebSocket: its 'drain' tells when output the client had not taken is out. */
@@ -40,7 +36,7 @@ export type WebSocketTransportOptions = {
   onHandlerFailure?: (err: unknown, ip: string) => void;
 };
 
-export class WebSocketTransport implements Transport, StreamParserHandler, Waiting {
+export class WebSocketTransport implements Transport, StreamParserHandler, PausableInput {
   readonly kind = 'websocket';
   readonly secure: boolean;
   readonly remoteAddress: string;
@@ -62,10 +58,7 @@ export class WebSocketTransport implements Transport, StreamParserHandler, Waiti
   private closing = false;
   private closeCode = CLOSE_NORMAL;
   private closedNotified = false;
-  /** Read shaping (token bucket over message bytes), absent when off. */
-  private readBucket: TokenBucket | undefined;
-  /** Reading is paused until then (ms since the epoch); 0 when reading. */
-  private pausedUntil = 0;
+  private readonly shaper: ReadShaper;
 
   constructor(ws: WebSocket, opts: WebSocketTransportOptions) {
     this.ws = ws;
@@ -73,7 +66,7 @@ export class WebSocketTransport implements Transport, StreamParserHandler, Waiti
     this.remoteAddress = opts.remoteAddress;
     this.onHandlerFailure = opts.onHandlerFailure;
     this.parser = new StreamParser(this, opts.limits);
-    if (opts.readRate && opts.readRate.bytes_per_second > 0) this.setReadRate(opts.readRate);
+    this.shaper = new ReadShaper(this, opts.readRate);
     opts.socket.on('drain', this.onDrain);
     ws.on('message', this.onMessage);
     ws.on('ping', this.onPing);
@@ -93,7 +86,7 @@ export class WebSocketTransport implements Transport, StreamParserHandler, Waiti
   private readonly onClose = (): void => {
     if (this.closedNotified) return;
     this.closedNotified = true;
-    unwait(this);
+    this.shaper.stop();
     this.handler?.closed();
   };
 
@@ -103,7 +96,7 @@ export class WebSocketTransport implements Transport, StreamParserHandler, Waiti
     if (this.failed || this.closing) return;
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     // The message is already read: it is handled, and the debt it leaves is paid by not reading for a while.
-    if (this.readBucket && this.readBucket.take(size, now) > 0) this.pauseReading(this.readBucket.waitMs());
+    this.shaper.read(size, now);
     try {
       // §3.2: messages are UTF-8 text (ws has already checked the encoding of text messages).
       if (isBinary) {
@@ -242,40 +235,30 @@ export class WebSocketTransport implements Transport, StreamParserHandler, Waiti
   }
 
   setReadRate(rate: ReadRate): void {
-    if (rate.bytes_per_second === 0) this.readBucket = undefined;
-    else if (this.readBucket) this.readBucket.reset(rate.bytes_per_second, rate.burst, Date.now());
-    else this.readBucket = new TokenBucket(rate.bytes_per_second, rate.burst, Date.now());
+    this.shaper.setRate(rate);
   }
 
   /** Stops reading for `ms` (or longer, if already paused longer): the client's sending slows to TCP's pace. */
   pauseReading(ms: number): void {
-    if (ms <= 0 || this.closing || this.closedNotified) return;
-    const until = Date.now() + ms;
-    if (until <= this.pausedUntil) return;
-    if (this.pausedUntil === 0) this.ws.pause();
-    this.pausedUntil = until;
-    wait(this);
+    this.shaper.pause(ms);
   }
 
-  /** The shared tick: reading resumes once the pause is over. */
-  onTick(now: number): boolean {
-    if (this.pausedUntil === 0 || this.closedNotified) return true;
-    if (now < this.pausedUntil) return false;
-    this.resumeReading();
-    return true;
+  // The shaper's view of the input.
+  pauseInput(): void {
+    this.ws.pause();
   }
-
-  private resumeReading(): void {
-    this.pausedUntil = 0;
-    unwait(this);
+  resumeInput(): void {
     this.ws.resume();
+  }
+  get inputLive(): boolean {
+    return !this.closing && !this.closedNotified;
   }
 
   close(): void {
     if (this.closing) return;
     this.closing = true;
     // A paused reader would not see the client's close frame.
-    if (this.pausedUntil !== 0) this.resumeReading();
+    this.shaper.resume();
     // What was sent goes out before the close frame; a peer that never answers it must not hold the socket.
     this.ws.close(this.closeCode);
     setTimeout(() => this.ws.terminate(), 5000).unref();
