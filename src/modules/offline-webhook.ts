@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { defineModule } from '../core/module.ts';
 import type { OutboxJob } from '../storage/types.ts';
-import { OutboxSender, PermanentSendError, backoffOrder, outboxKind, outboxOptions } from '../outbox/sender.ts';
+import { OutboxSender, PermanentSendError, backoffOrder, outboxKind, outboxOptions, outboxTiming } from '../outbox/sender.ts';
 import type { Element } from '../xml/element.ts';
 import { NS } from '../xml/ns.ts';
 import { messageType } from '../xmpp/stanza.ts';
@@ -129,11 +129,7 @@ export default defineModule({
       store: storage.outbox,
       kind,
       send: post,
-      concurrency: o.concurrency,
-      maxAttempts: o.max_attempts,
-      backoffBaseMs: o.backoff_base * 1000,
-      backoffMaxMs: o.backoff_max * 1000,
-      purgeAfterMs: o.keep_delivered * 86_400_000,
+      ...outboxTiming(o),
       log: ctx.log,
     });
 

@@ -330,6 +330,17 @@ export function outboxOptions(o: { item: string; concurrency: number; keepDelive
   };
 }
 
+/** The sender settings that the options of outboxOptions() describe, in the units OutboxSender takes. */
+export function outboxTiming(o: { max_attempts: number; backoff_base: number; backoff_max: number; concurrency: number; keep_delivered: number }) {
+  return {
+    concurrency: o.concurrency,
+    maxAttempts: o.max_attempts,
+    backoffBaseMs: o.backoff_base * 1000,
+    backoffMaxMs: o.backoff_max * 1000,
+    purgeAfterMs: o.keep_delivered * 86_400_000,
+  };
+}
+
 export const backoffOrder: [(o: { backoff_base: number; backoff_max: number }) => boolean, { message: string; path: string[] }] = [
   (o) => o.backoff_max >= o.backoff_base,
   { message: 'must not be less than backoff_base', path: ['backoff_max'] },

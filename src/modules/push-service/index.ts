@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, StanzaError } from '../../core/errors.ts';
 import { defineModule } from '../../core/module.ts';
-import { OutboxSender, PermanentSendError, backoffOrder, outboxKind, outboxOptions } from '../../outbox/sender.ts';
+import { OutboxSender, PermanentSendError, backoffOrder, outboxKind, outboxOptions, outboxTiming } from '../../outbox/sender.ts';
 import type { OutboxJob } from '../../storage/types.ts';
 import { xml, type Element } from '../../xml/element.ts';
 import { NS } from '../../xml/ns.ts';
@@ -133,11 +133,7 @@ export default defineModule({
         store: storage.outbox,
         kind: `${outboxKind(ctx.id, host.name)}:${provider}`,
         send,
-        concurrency: o.concurrency,
-        maxAttempts: o.max_attempts,
-        backoffBaseMs: o.backoff_base * 1000,
-        backoffMaxMs: o.backoff_max * 1000,
-        purgeAfterMs: o.keep_delivered * 86_400_000,
+        ...outboxTiming(o),
         log: ctx.log,
       });
       senders.set(provider, sender);
