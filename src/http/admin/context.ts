@@ -33,6 +33,15 @@ export function adminHost(ctx: AdminContext, name: string | undefined): string {
   return host;
 }
 
+/** The account's localpart from the URL, prepared as the stores keep it; 404 when it cannot be one. */
+export function adminUser(ctx: AdminContext): string {
+  try {
+    return ctx.server.accounts.username(ctx.params.user ?? '');
+  } catch {
+    throw new HttpError(404, 'No such user');
+  }
+}
+
 /** Sets the notice shown on the next page. */
 export function flash(ctx: AdminContext, ok: boolean, text: string): void {
   ctx.session.flash = { ok, text };

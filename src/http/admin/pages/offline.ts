@@ -1,7 +1,6 @@
 // Offline queues (XEP-0160): how many messages wait for each user of a host, and the messages of one user.
-import { HttpError } from '../../respond.ts';
 import { html } from '../html.ts';
-import { adminHost, seg, type AdminContext, type PageResult } from '../context.ts';
+import { adminHost, adminUser, seg, type AdminContext, type PageResult } from '../context.ts';
 import { formatTime, pager } from '../layout.ts';
 
 /** Accounts whose queues one page load looks at: storage has no "queues by size" query, so it asks per user. */
@@ -50,12 +49,7 @@ export async function offlineCountsPage(ctx: AdminContext): Promise<PageResult> 
 
 export async function offlineMessagesPage(ctx: AdminContext): Promise<PageResult> {
   const host = adminHost(ctx, ctx.params.host);
-  let user: string;
-  try {
-    user = ctx.server.accounts.username(ctx.params.user ?? '');
-  } catch {
-    throw new HttpError(404, 'No such user');
-  }
+  const user = adminUser(ctx);
   const count = await ctx.server.storage.offline.count(host, user);
   const messages = await ctx.server.storage.offline.list(host, user, MESSAGES_SHOWN);
   return {

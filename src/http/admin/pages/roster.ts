@@ -1,16 +1,10 @@
 // A user's roster as stored (RFC 6121 §2): contacts, subscription states, groups, pending requests.
-import { HttpError } from '../../../http/respond.ts';
 import { html } from '../html.ts';
-import { adminHost, seg, type AdminContext, type PageResult } from '../context.ts';
+import { adminHost, adminUser, seg, type AdminContext, type PageResult } from '../context.ts';
 
 export async function rosterPage(ctx: AdminContext): Promise<PageResult> {
   const host = adminHost(ctx, ctx.params.host);
-  let user: string;
-  try {
-    user = ctx.server.accounts.username(ctx.params.user ?? '');
-  } catch {
-    throw new HttpError(404, 'No such user');
-  }
+  const user = adminUser(ctx);
   const { version, items } = await ctx.server.storage.roster.get(host, user);
   const pending = await ctx.server.storage.roster.pendingRequests(host, user);
   const base = `/admin/hosts/${seg(host)}/users/${seg(user)}`;

@@ -5,7 +5,7 @@ import { removeUser, kickSessions } from '../../../admin/operations.ts';
 import { Jid } from '../../../xmpp/jid.ts';
 import { HttpError } from '../../respond.ts';
 import { html } from '../html.ts';
-import { adminHost, flash, seg, type AdminContext, type PageResult } from '../context.ts';
+import { adminHost, adminUser, flash, seg, type AdminContext, type PageResult } from '../context.ts';
 import { csrfField, formatTime, pager, postButton } from '../layout.ts';
 
 /** An account error is the operator's to read; anything else is logged and shown as a failure. */
@@ -94,18 +94,9 @@ export async function createUser(ctx: AdminContext): Promise<PageResult> {
   return { redirect: usersUrl(host) };
 }
 
-/** The account's localpart from the URL, prepared as the stores keep it. */
-function accountOf(ctx: AdminContext, host: string): string {
-  try {
-    return ctx.server.accounts.username(ctx.params.user ?? '');
-  } catch {
-    throw new HttpError(404, 'No such user');
-  }
-}
-
 export async function userPage(ctx: AdminContext): Promise<PageResult> {
   const host = adminHost(ctx, ctx.params.host);
-  const user = accountOf(ctx, host);
+  const user = adminUser(ctx);
   const auth = ctx.server.accounts.hostAuth(host);
   if (!(await auth.userExists(user))) throw new HttpError(404, 'No such user');
   const jid = Jid.of(user, host);
@@ -151,7 +142,7 @@ export async function userPage(ctx: AdminContext): Promise<PageResult> {
 
 export async function setPassword(ctx: AdminContext): Promise<PageResult> {
   const host = adminHost(ctx, ctx.params.host);
-  const user = accountOf(ctx, host);
+  const user = adminUser(ctx);
   const password = ctx.form.get('password') ?? '';
   if (password === '') {
     flash(ctx, false, 'The new password is empty');
@@ -169,7 +160,7 @@ export async function setPassword(ctx: AdminContext): Promise<PageResult> {
 
 export async function deleteUser(ctx: AdminContext): Promise<PageResult> {
   const host = adminHost(ctx, ctx.params.host);
-  const user = accountOf(ctx, host);
+  const user = adminUser(ctx);
   try {
     const { jid } = await removeUser(ctx.server, user, host);
     ctx.server.log.info({ admin: ctx.session.jid, jid }, 'web admin: account removed');
@@ -184,7 +175,7 @@ export async function deleteUser(ctx: AdminContext): Promise<PageResult> {
 /** Kicks one resource of this account (from the account's page). */
 export function kickUserSession(ctx: AdminContext): PageResult {
   const host = adminHost(ctx, ctx.params.host);
-  const user = accountOf(ctx, host);
+  const user = adminUser(ctx);
   const full = Jid.tryParse(ctx.form.get('jid') ?? '');
   if (!full || full.bareString !== Jid.of(user, host).bareString) throw new HttpError(400, 'Not a session of this account');
   const { kicked } = kickSessions(ctx.server, full.toString());
