@@ -88,12 +88,7 @@ class SmClient {
    */
   static async login(port: number, user: string, opts: { resume?: boolean; previd?: string } = {}): Promise<SmClient> {
     const raw = await RawClient.connect(port);
-    await raw.openStream();
-    await raw.starttls();
-    await raw.openStream();
-    raw.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0pw`).toString('base64')}</auth>`);
-    await raw.expect(/<success xmlns=['"]urn:ietf:params:xml:ns:xmpp-sasl['"]\/>/);
-    await raw.openStream();
+    await raw.authenticate(user, 'pw');
     let resumeAnswer: string | undefined;
     if (opts.previd !== undefined) {
       raw.send(`<resume xmlns='${SM}' previd='${opts.previd}' h='0'/>`);

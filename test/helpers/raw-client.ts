@@ -98,14 +98,19 @@ export class RawClient {
     this.attach(secure);
   }
 
-  /** STARTTLS, SASL PLAIN, restart and bind: a ready session. Returns the bound JID. */
-  async login(user: string, password: string, resource?: string): Promise<string> {
+  /** STARTTLS, SASL PLAIN and the stream restart: ready to bind (or resume). */
+  async authenticate(user: string, password: string): Promise<void> {
     await this.openStream();
     await this.starttls();
     await this.openStream();
     this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${password}`).toString('base64')}</auth>`);
     await this.expect(/<success xmlns=['"]urn:ietf:params:xml:ns:xmpp-sasl['"]\/>/);
     await this.openStream();
+  }
+
+  /** STARTTLS, SASL PLAIN, restart and bind: a ready session. Returns the bound JID. */
+  async login(user: string, password: string, resource?: string): Promise<string> {
+    await this.authenticate(user, password);
     this.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>${resource ? `<resource>${resource}</resource>` : ''}</bind></iq>`);
     const m = await this.expect(/<jid>([^<]+)<\/jid>/);
     await this.expect(/<\/iq>/);
