@@ -45,9 +45,6 @@ type SmState = {
   answering: Promise<void>;
 };
 
-/** A message journaled in offline storage while unacknowledged: its row and the copy the row holds. */
-type Journaled = { id: number; copy: Element };
-
 /** What remains of a resumable session that ended: enough to answer a late <resume/> (§5) and take its 'h'. */
 type Expired = {
   user: string;
@@ -115,7 +112,7 @@ export default defineModule({
     const R = xml('r', { xmlns: SM_NS });
     const { storage } = ctx;
     /** Unacknowledged messages -> their journal rows (see journal()). */
-    const journaled = new WeakMap<Element, Journaled>();
+    const journaled = new WeakMap<Element, number>();
     /** Copies whose journal row became a stored message -> that row (a late acknowledgement removes it). */
     const unheldRows = new WeakMap<Element, number>();
 
@@ -123,22 +120,27 @@ export default defineModule({
      * A message written to the client is journaled in offline storage until acknowledged, so a hard kill of
      * the server cannot lose it: after a restart it is an ordinary stored message.
      */
-    function journal(session: C2sSession, stanza: Element): void {
+    function journal(session: C2sSession, stanza: Element, sentAt: number): void {
       const jid = session.jid;
       if (!jid || stanza.name !== 'message' || fromStorage.has(stanza) || !worthStoring(stanza)) return;
-      const copy = withDelay(stanza, Date.now(), host.name);
+      const id = storage.offline.hold(host.name, jid.local, stanza.attrs.from ?? host.name, serialize(storedCopy(stanza, sentAt, jid)));
+      journaled.set(stanza, id);
+    }
+
+    /** What the journal row holds: stamped with when the message was sent, addressed to the bare JID. */
+    function storedCopy(stanza: Element, sentAt: number, jid: Jid): Element {
+      const copy = withDelay(stanza, sentAt, host.name);
       copy.attrs.to = jid.bareString;
-      const id = storage.offline.hold(host.name, jid.local, stanza.attrs.from ?? host.name, serialize(copy));
-      journaled.set(stanza, { id, copy });
+      return copy;
     }
 
     /** Acknowledged: journal rows of these stanzas are dropped. */
     function releaseJournaled(stanzas: Element[]): void {
       const ids: number[] = [];
       for (const el of stanzas) {
-        const j = journaled.get(el);
-        if (!j) continue;
-        ids.push(j.id);
+        const id = journaled.get(el);
+        if (id === undefined) continue;
+        ids.push(id);
         journaled.delete(el);
       }
       storage.offline.release(ids);
@@ -164,8 +166,9 @@ export default defineModule({
       sent(session, stanza) {
         const st = session.get(STATE);
         if (!st || st.ending) return;
-        st.queue.push(stanza, Date.now());
-        journal(session, stanza);
+        const now = Date.now();
+        st.queue.push(stanza, now);
+        journal(session, stanza, now);
         if (st.queue.length > options.max_unacked) {
           end(st, new StreamError('policy-violation', `More than ${options.max_unacked} stanzas unacknowledged`));
           return;
@@ -279,14 +282,15 @@ export default defineModule({
       if (stanza.name === 'message') {
         const type = messageType(stanza);
         if (type === 'error') return true;
-        const j = journaled.get(stanza);
-        if (j) {
+        const id = journaled.get(stanza);
+        if (id !== undefined) {
           // Already stored (held): it just becomes an ordinary offline message, and is announced as one.
           journaled.delete(stanza);
-          const count = await storage.offline.unhold(host.name, jid.local, [j.id]);
-          movedAs.set(stanza, j.copy);
-          unheldRows.set(j.copy, j.id);
-          await bus.run('message/stored-offline', { host, user: jid.bare, from: from ?? host.jid, stanza: j.copy, id: j.id, count });
+          const count = await storage.offline.unhold(host.name, jid.local, [id]);
+          const copy = storedCopy(stanza, sentAt, jid);
+          movedAs.set(stanza, copy);
+          unheldRows.set(copy, id);
+          await bus.run('message/stored-offline', { host, user: jid.bare, from: from ?? host.jid, stanza: copy, id, count });
           return true;
         }
         if (type !== 'groupchat') {
@@ -480,10 +484,10 @@ export default defineModule({
             ctx.log.error({ err }, 'an unacknowledged stanza could not be handled');
           }
           // Taken by another handler: its journal row is not needed.
-          const j = journaled.get(item);
-          if (j) {
+          const id = journaled.get(item);
+          if (id !== undefined) {
             journaled.delete(item);
-            storage.offline.release([j.id]);
+            storage.offline.release([id]);
           }
           memo?.items.push(movedAs.get(item) ?? item);
         }
