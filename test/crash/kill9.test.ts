@@ -221,7 +221,7 @@ test('SIGKILL during load loses no acknowledged message and repeats no confirmed
       // to it meanwhile exists only in the server until the client comes back.
       let dropped = false;
       const dropAfter = killAfter / 2;
-      while (alive && sentThisConnection.length < 4000 && Date.now() - started < 10_000) {
+      while (alive && !sender.raw.isClosed && sentThisConnection.length < 4000 && Date.now() - started < 10_000) {
         for (let i = 0; i < 20; i++) {
           const id = `m${++seq}`;
           sentThisConnection.push(id);
