@@ -3,46 +3,85 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 
-export type ArchiveRow = {
-  seq: number; host: string; username: string; peer: string; resource: string; outgoing: number; stanza: string; text: string | undefined;
-};
+/**
+ * Archive rows travel to the writer packed in one string, fields separated by NUL (which no XML text, JID or
+ * number can contain): copying one string to the worker costs a fraction of cloning an object per row.
+ * Per row, in order: seq, owner (bare JID), peer (bare JID), peer resource, outgoing (1 or 0), stanza, text
+ * ('' when not indexed).
+ */
+export const ROW_FIELDS = 7;
+export const FIELD_SEP = '\u0000';
 
-/** Main thread -> writer: rows to write (`batch` numbers them), a reader waiting (write now), or the last call. */
-export type WriterRequest = { batch: number; rows: ArchiveRow[] } | { sync: true } | { close: SharedArrayBuffer };
+/** Main thread -> writer: packed rows to write (`batch` numbers them), a reader waiting (write now), or the last call. */
+export type WriterRequest = { batch: number; rows: string; n: number } | { sync: true } | { close: SharedArrayBuffer };
 /** Writer -> main thread: every batch up to `batch` is committed; `error` when the last attempt failed. */
 export type WriterReply = { batch: number; error?: string };
 
-const statements = new WeakMap<DatabaseSync, { insert: StatementSync; text: StatementSync; count: StatementSync }>();
+type Statements = {
+  insert: StatementSync; text: StatementSync; count: StatementSync; jidAdd: StatementSync; jidGet: StatementSync;
+  /** Numbers of the JIDs seen so far (archive_jids never loses a row, so they stay true). */
+  jids: Map<string, number>;
+};
+const statements = new WeakMap<DatabaseSync, Statements>();
+/** Beyond this many, the JID numbers are looked up again instead of kept. */
+const JID_CACHE = 100_000;
 
-/** Writes rows in one transaction: all of them or, on an error, none. */
-export function writeArchiveRows(db: DatabaseSync, rows: ArchiveRow[]): void {
+/** The number of a bare JID, added to archive_jids when new; `added` collects new ones (undone on rollback). */
+function jidNumber(s: Statements, jid: string, added: string[]): number {
+  const known = s.jids.get(jid);
+  if (known !== undefined) return known;
+  const at = jid.indexOf('@');
+  let row = s.jidGet.get(jid) as { id: number | bigint } | undefined;
+  if (!row) {
+    row = s.jidAdd.get(jid, at < 0 ? jid : jid.slice(at + 1)) as { id: number | bigint };
+    added.push(jid);
+  }
+  const id = Number(row.id);
+  if (s.jids.size >= JID_CACHE) s.jids.clear();
+  s.jids.set(jid, id);
+  return id;
+}
+
+/** Writes packed rows in one transaction: all of them or, on an error, none. */
+export function writeArchiveRows(db: DatabaseSync, packs: string[]): void {
   let s = statements.get(db);
   if (!s) {
     s = {
-      insert: db.prepare('INSERT INTO archive (seq, host, username, peer, peer_resource, outgoing, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO archive (seq, owner, peer, peer_resource, outgoing, stanza) VALUES (?, ?, ?, ?, ?, ?)'),
       text: db.prepare('INSERT INTO archive_text (rowid, body) VALUES (?, ?)'),
-      count: db.prepare(`INSERT INTO archive_counts (host, username, peer, n) VALUES (?, ?, ?, ?)
-        ON CONFLICT (host, username, peer) DO UPDATE SET n = n + excluded.n`),
+      count: db.prepare(`INSERT INTO archive_counts (owner, peer, n) VALUES (?, ?, ?)
+        ON CONFLICT (owner, peer) DO UPDATE SET n = n + excluded.n`),
+      jidAdd: db.prepare('INSERT INTO archive_jids (jid, domain) VALUES (?, ?) RETURNING id'),
+      jidGet: db.prepare('SELECT id FROM archive_jids WHERE jid = ?'),
+      jids: new Map(),
     };
     statements.set(db, s);
   }
+  const added: string[] = [];
   db.exec('BEGIN IMMEDIATE');
   try {
-    // Counts per archive and peer are added once per batch, not by a trigger per row (a batch often holds many
-    // messages of one conversation).
-    const counts = new Map<string, { r: ArchiveRow; n: number }>();
-    for (const r of rows) {
-      s.insert.run(r.seq, r.host, r.username, r.peer, r.resource, r.outgoing, r.stanza);
-      if (r.text !== undefined) s.text.run(r.seq, r.text);
-      const key = `${r.host}\u0000${r.username}\u0000${r.peer}`;
-      const c = counts.get(key);
-      if (c) c.n++;
-      else counts.set(key, { r, n: 1 });
+    // Counts per archive and peer are added once per batch, not per row (a batch often holds many messages of
+    // one conversation).
+    const counts = new Map<number, Map<number, number>>();
+    for (const packed of packs) {
+      const f = packed.split(FIELD_SEP);
+      for (let i = 0; i + ROW_FIELDS <= f.length; i += ROW_FIELDS) {
+        const seq = Number(f[i]);
+        const owner = jidNumber(s, f[i + 1] as string, added);
+        const peer = jidNumber(s, f[i + 2] as string, added);
+        s.insert.run(seq, owner, peer, f[i + 3] as string, f[i + 4] === '1' ? 1 : 0, f[i + 5] as string);
+        const text = f[i + 6] as string;
+        if (text !== '') s.text.run(seq, text);
+        let perPeer = counts.get(owner);
+        if (!perPeer) counts.set(owner, (perPeer = new Map()));
+        perPeer.set(peer, (perPeer.get(peer) ?? 0) + 1);
+      }
     }
-    for (const { r, n } of counts.values()) s.count.run(r.host, r.username, r.peer, n);
+    for (const [owner, perPeer] of counts) for (const [peer, n] of perPeer) s.count.run(owner, peer, n);
     db.exec('COMMIT');
   } catch (err) {
     db.exec('ROLLBACK');
+    for (const jid of added) s.jids.delete(jid); // their numbers went with the transaction
     throw err;
   }
 }
@@ -74,7 +113,7 @@ function runWriter(port: MessagePort, path: string): void {
     }
   }, CHECKPOINT_EVERY_MS);
   checkpoints.unref();
-  const queue: Array<{ batch: number; rows: ArchiveRow[] }> = [];
+  const queue: Array<{ batch: number; rows: string; n: number }> = [];
   let queued = 0;
   let scheduled: NodeJS.Timeout | undefined;
   let retry: NodeJS.Timeout | undefined;
@@ -84,16 +123,18 @@ function runWriter(port: MessagePort, path: string): void {
     if (scheduled) clearTimeout(scheduled);
     scheduled = undefined;
     while (queue.length > 0) {
-      const rows: ArchiveRow[] = [];
+      const packs: string[] = [];
+      let rows = 0;
       let last = 0;
       let n = 0;
-      while (n < queue.length && (rows.length === 0 || rows.length + (queue[n]?.rows.length ?? 0) <= WRITER_BATCH * 2)) {
-        const b = queue[n++] as { batch: number; rows: ArchiveRow[] };
-        for (const r of b.rows) rows.push(r);
+      while (n < queue.length && (packs.length === 0 || rows + (queue[n]?.n ?? 0) <= WRITER_BATCH * 2)) {
+        const b = queue[n++] as { batch: number; rows: string; n: number };
+        packs.push(b.rows);
+        rows += b.n;
         last = b.batch;
       }
       try {
-        writeArchiveRows(db, rows);
+        writeArchiveRows(db, packs);
       } catch (err) {
         port.postMessage({ batch: 0, error: (err as Error).message } satisfies WriterReply);
         retry ??= setTimeout(() => {
@@ -103,7 +144,7 @@ function runWriter(port: MessagePort, path: string): void {
         return false;
       }
       queue.splice(0, n);
-      queued -= rows.length;
+      queued -= rows;
       port.postMessage({ batch: last } satisfies WriterReply);
     }
     return true;
@@ -127,7 +168,7 @@ function runWriter(port: MessagePort, path: string): void {
       return;
     }
     queue.push(m);
-    queued += m.rows.length;
+    queued += m.n;
     if (retry) return;
     if (queued >= WRITER_BATCH) drain();
     else scheduled ??= setTimeout(drain, GROUP_MS);

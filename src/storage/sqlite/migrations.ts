@@ -247,4 +247,59 @@ export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; s
     // for every message.
     sql: `DROP TRIGGER archive_added;`,
   },
+  {
+    version: 12,
+    name: 'archive keyed by numbered JIDs',
+    // Each archived message adds an entry to two indexes per archive; with the owner and the peer as small
+    // integers instead of (host, username, peer) text, those entries are a fraction of the size, and an index
+    // page holds many more of them. archive_jids numbers every bare JID once (owners and peers alike); domain
+    // serves purges by host.
+    sql: `
+      CREATE TABLE archive_jids (
+        id INTEGER PRIMARY KEY,
+        jid TEXT NOT NULL UNIQUE,
+        domain TEXT NOT NULL
+      );
+      CREATE INDEX archive_jids_domain ON archive_jids (domain);
+      INSERT INTO archive_jids (jid, domain) SELECT DISTINCT username || '@' || host, host FROM archive;
+      INSERT OR IGNORE INTO archive_jids (jid, domain)
+        SELECT DISTINCT peer, CASE WHEN instr(peer, '@') > 0 THEN substr(peer, instr(peer, '@') + 1) ELSE peer END FROM archive;
+      CREATE TABLE archive_next (
+        seq INTEGER PRIMARY KEY,
+        owner INTEGER NOT NULL,
+        peer INTEGER NOT NULL,
+        peer_resource TEXT NOT NULL,
+        outgoing INTEGER NOT NULL,
+        stanza TEXT NOT NULL
+      );
+      INSERT INTO archive_next (seq, owner, peer, peer_resource, outgoing, stanza)
+        SELECT a.seq, o.id, p.id, a.peer_resource, a.outgoing, a.stanza FROM archive a
+        JOIN archive_jids o ON o.jid = a.username || '@' || a.host
+        JOIN archive_jids p ON p.jid = a.peer;
+      CREATE TABLE archive_counts_next (
+        owner INTEGER NOT NULL,
+        peer INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (owner, peer)
+      ) WITHOUT ROWID;
+      INSERT INTO archive_counts_next (owner, peer, n)
+        SELECT o.id, p.id, c.n FROM archive_counts c
+        JOIN archive_jids o ON o.jid = c.username || '@' || c.host
+        JOIN archive_jids p ON p.jid = c.peer
+        WHERE c.n > 0;
+      DROP TRIGGER archive_removed;
+      DROP TABLE archive;
+      DROP TABLE archive_counts;
+      ALTER TABLE archive_next RENAME TO archive;
+      ALTER TABLE archive_counts_next RENAME TO archive_counts;
+      CREATE INDEX archive_owner ON archive (owner, seq);
+      CREATE INDEX archive_peer ON archive (owner, peer, seq);
+      -- Counts and the text index follow deletions; the highest seq ever used is kept so it is never reused.
+      CREATE TRIGGER archive_removed AFTER DELETE ON archive BEGIN
+        UPDATE archive_counts SET n = n - 1 WHERE owner = old.owner AND peer = old.peer;
+        DELETE FROM archive_text WHERE rowid = old.seq;
+        UPDATE archive_state SET high_seq = old.seq WHERE old.seq > high_seq;
+      END;
+    `,
+  },
 ];

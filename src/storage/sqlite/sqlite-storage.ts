@@ -16,7 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { SqliteUploads } from './upload-store.ts';
 import { SqliteApiTokens } from './api-token-store.ts';
 import { SqliteMuc } from './muc-store.ts';
-import { writeArchiveRows, type ArchiveRow, type WriterReply } from './archive-writer.ts';
+import { FIELD_SEP, writeArchiveRows, type WriterReply } from './archive-writer.ts';
 
 type Row = Record<string, unknown>;
 
@@ -163,9 +163,10 @@ class SqliteAccounts implements AccountStore {
     this.s.transaction(() => {
       const r = this.s.stmt('DELETE FROM accounts WHERE host = ? AND username = ?').run(host, username);
       if (r.changes === 0) throw new StorageError('NOT_FOUND', `no account ${username}@${host}`);
-      for (const table of ['roster_items', 'roster_versions', 'subscription_requests', 'offline_messages', 'push_registrations', 'kv', 'pep_nodes', 'pep_items', 'archive', 'archive_counts', 'archive_prefs']) {
+      for (const table of ['roster_items', 'roster_versions', 'subscription_requests', 'offline_messages', 'push_registrations', 'kv', 'pep_nodes', 'pep_items', 'archive_prefs']) {
         this.s.stmt(`DELETE FROM ${table} WHERE host = ? AND username = ?`).run(host, username);
       }
+      (this.s.archive as SqliteArchive).removeRows(host, username);
     });
   }
 
@@ -536,7 +537,8 @@ const SEQ_PER_MS = 1000;
 /** Counting more rows than this for a count, or for an RSM index, is not worth it: they are then left out. */
 const COUNT_LIMIT = 5_000;
 const INDEX_LIMIT = 1_000;
-const ARCHIVE_COLUMNS = 'seq, peer, peer_resource, outgoing, stanza';
+/** A page's columns, the peer's JID looked up by its number. */
+const ARCHIVE_COLUMNS = 'a.seq AS seq, (SELECT jid FROM archive_jids WHERE id = a.peer) AS peer, a.peer_resource AS peer_resource, a.outgoing AS outgoing, a.stanza AS stanza';
 /**
  * Rows handed over per batch at most; how long a row may wait for its batch (a commit costs about as much as a
  * hundred rows, so at moderate load the wait saves most of the work); rows not yet written at most, beyond which
@@ -568,7 +570,9 @@ class SqliteArchive implements ArchiveStore {
   private readonly decipher: Decipheriv;
   private readonly block = Buffer.alloc(16);
   private last: number;
-  private pending: ArchiveRow[] = [];
+  /** Fields of the rows not yet handed over, packed as the writer takes them (see archive-writer.ts). */
+  private pending: string[] = [];
+  private pendingRows = 0;
   private scheduled: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private failure: unknown;
@@ -576,7 +580,7 @@ class SqliteArchive implements ArchiveStore {
   private readonly file: string | undefined;
   private worker: Worker | undefined;
   /** Batches given to the writer and not yet committed, kept to give them again to a new writer if it dies. */
-  private inflight: Array<{ batch: number; rows: ArchiveRow[] }> = [];
+  private inflight: Array<{ batch: number; rows: string; n: number }> = [];
   private inflightRows = 0;
   private sent = 0;
   private waiters: Array<() => void> = [];
@@ -619,10 +623,16 @@ class SqliteArchive implements ArchiveStore {
     return b.readUInt32BE(0) * 0x1_0000_0000 + b.readUInt32BE(4);
   }
 
+  /** The number of a bare JID in archive_jids; -1 (matching nothing) for a JID never archived. */
+  private jidNumber(jid: string): number {
+    const r = this.s.stmt('SELECT id FROM archive_jids WHERE jid = ?').get(jid) as Row | undefined;
+    return r ? Number(r.id) : -1;
+  }
+
   /** The seq of a message of this archive; NOT_FOUND otherwise. */
-  private existing(host: string, username: string, id: string): number {
+  private existing(owner: number, host: string, username: string, id: string): number {
     const seq = this.decodeId(id);
-    if (seq === undefined || this.s.stmt('SELECT 1 FROM archive WHERE seq = ? AND host = ? AND username = ?').get(seq, host, username) === undefined) {
+    if (seq === undefined || this.s.stmt('SELECT 1 FROM archive WHERE seq = ? AND owner = ?').get(seq, owner) === undefined) {
       throw new StorageError('NOT_FOUND', `no message ${id} in the archive of ${username}@${host}`);
     }
     return seq;
@@ -649,23 +659,30 @@ class SqliteArchive implements ArchiveStore {
    * exception), so nothing is missed; only a killed process loses the last few milliseconds.
    */
   async append(host: string, username: string, entry: { with: string; direction: ArchiveDirection; stanza: string; text?: string | undefined }): Promise<{ id: string; at: number }> {
-    while (this.pending.length + this.inflightRows >= MAX_PENDING) {
+    while (this.pendingRows + this.inflightRows >= MAX_PENDING) {
       this.flush();
-      if (this.pending.length + this.inflightRows < MAX_PENDING) break;
+      if (this.pendingRows + this.inflightRows < MAX_PENDING) break;
       if (this.failure !== undefined || this.file === undefined) throw this.failed();
       await new Promise<void>((resolve) => this.waiters.push(resolve)); // the writer is behind: wait for it
     }
     const slash = entry.with.indexOf('/');
+    const text = entry.text ?? '';
+    const owner = `${username}@${host}`;
+    // NUL separates the packed fields; XML and JIDs cannot hold it, so only a caller's bug could put one here.
+    if (entry.stanza.includes(FIELD_SEP) || text.includes(FIELD_SEP) || entry.with.includes(FIELD_SEP) || owner.includes(FIELD_SEP)) {
+      throw new StorageError('BACKEND', 'an archived message may not contain NUL');
+    }
     const seq = this.nextSeq();
-    this.pending.push({
-      seq, host, username,
-      peer: slash < 0 ? entry.with : entry.with.slice(0, slash),
-      resource: slash < 0 ? '' : entry.with.slice(slash + 1),
-      outgoing: entry.direction === 'out' ? 1 : 0,
-      stanza: entry.stanza,
-      text: entry.text || undefined,
-    });
-    if (this.pending.length >= BATCH_SIZE) this.flush();
+    this.pending.push(
+      String(seq), owner,
+      slash < 0 ? entry.with : entry.with.slice(0, slash),
+      slash < 0 ? '' : entry.with.slice(slash + 1),
+      entry.direction === 'out' ? '1' : '0',
+      entry.stanza,
+      text,
+    );
+    this.pendingRows++;
+    if (this.pendingRows >= BATCH_SIZE) this.flush();
     else this.scheduled ??= setTimeout(() => this.flush(), FLUSH_MS);
     return { id: this.encodeId(seq), at: Math.floor(seq / SEQ_PER_MS) };
   }
@@ -680,22 +697,27 @@ class SqliteArchive implements ArchiveStore {
       clearTimeout(this.scheduled);
       this.scheduled = undefined;
     }
-    if (this.pending.length === 0 || !this.s.db.isOpen) return;
-    const rows = this.pending;
+    if (this.pendingRows === 0 || !this.s.db.isOpen) return;
+    const rows = this.pending.join(FIELD_SEP);
+    const n = this.pendingRows;
     this.pending = [];
+    this.pendingRows = 0;
     if (this.file !== undefined) {
-      const batch = { batch: ++this.sent, rows };
+      const batch = { batch: ++this.sent, rows, n };
       this.inflight.push(batch);
-      this.inflightRows += rows.length;
+      this.inflightRows += n;
       this.writer()?.postMessage(batch);
       return;
     }
     try {
-      writeArchiveRows(this.s.db, rows);
+      writeArchiveRows(this.s.db, [rows]);
       this.failure = undefined;
     } catch (err) {
       this.failure = err;
-      this.pending = rows.concat(this.pending);
+      if (n > 0) {
+        this.pending.unshift(rows);
+        this.pendingRows += n;
+      }
       this.retry ??= setTimeout(() => {
         this.retry = undefined;
         this.flush();
@@ -716,7 +738,7 @@ class SqliteArchive implements ArchiveStore {
       else {
         this.failure = undefined;
         while (this.inflight.length > 0 && (this.inflight[0]?.batch ?? Infinity) <= r.batch) {
-          this.inflightRows -= (this.inflight.shift() as { rows: ArchiveRow[] }).rows.length;
+          this.inflightRows -= (this.inflight.shift() as { n: number }).n;
         }
       }
       for (const wake of this.waiters.splice(0)) wake();
@@ -744,7 +766,7 @@ class SqliteArchive implements ArchiveStore {
   async settle(urgent = true): Promise<void> {
     this.flush();
     if (this.file === undefined) {
-      if (this.pending.length > 0) throw this.failed();
+      if (this.pendingRows > 0) throw this.failed();
       return;
     }
     const target = this.sent;
@@ -776,9 +798,10 @@ class SqliteArchive implements ArchiveStore {
     // page, not every match of a common word. Range conditions go on that index's rowid (= seq).
     const match = f.text === undefined ? undefined : ftsQuery(f.text);
     const seq = match === undefined ? 'seq' : 't.rowid';
-    const from = match === undefined ? 'archive' : 'archive_text t CROSS JOIN archive a ON a.seq = t.rowid';
-    const where = ['host = ?', 'username = ?'];
-    const params: Array<string | number> = [host, username];
+    const from = match === undefined ? 'archive a' : 'archive_text t CROSS JOIN archive a ON a.seq = t.rowid';
+    const owner = this.jidNumber(`${username}@${host}`);
+    const where = ['a.owner = ?'];
+    const params: Array<string | number> = [owner];
     if (match !== undefined) {
       where.unshift('t.archive_text MATCH ?');
       params.unshift(match);
@@ -787,10 +810,10 @@ class SqliteArchive implements ArchiveStore {
     if (f.with !== undefined) {
       const slash = f.with.indexOf('/');
       peer = slash < 0 ? f.with : f.with.slice(0, slash);
-      where.push('peer = ?');
-      params.push(peer);
+      where.push('a.peer = ?');
+      params.push(this.jidNumber(peer));
       if (slash >= 0) {
-        where.push('peer_resource = ?');
+        where.push('a.peer_resource = ?');
         params.push(f.with.slice(slash + 1));
       }
     }
@@ -804,17 +827,17 @@ class SqliteArchive implements ArchiveStore {
     }
     if (f.afterId !== undefined) {
       where.push(`${seq} > ?`);
-      params.push(this.existing(host, username, f.afterId));
+      params.push(this.existing(owner, host, username, f.afterId));
     }
     if (f.beforeId !== undefined) {
       where.push(`${seq} < ?`);
-      params.push(this.existing(host, username, f.beforeId));
+      params.push(this.existing(owner, host, username, f.beforeId));
     }
     if (f.ids !== undefined) {
       const seqs = [...new Set(f.ids)].map((id) => this.decodeId(id) ?? -1);
       const list = JSON.stringify(seqs);
-      const found = Number((this.s.stmt('SELECT COUNT(*) AS n FROM archive WHERE host = ? AND username = ? AND seq IN (SELECT value FROM json_each(?))')
-        .get(host, username, list) as Row).n);
+      const found = Number((this.s.stmt('SELECT COUNT(*) AS n FROM archive WHERE owner = ? AND seq IN (SELECT value FROM json_each(?))')
+        .get(owner, list) as Row).n);
       if (found !== seqs.length) throw new StorageError('NOT_FOUND', `an id is not in the archive of ${username}@${host}`);
       where.push(`${seq} IN (SELECT value FROM json_each(?))`);
       params.push(list);
@@ -826,17 +849,16 @@ class SqliteArchive implements ArchiveStore {
     const boundParams: number[] = [];
     if (page.after !== undefined) {
       bounds += ` AND ${seq} > ?`;
-      boundParams.push(this.existing(host, username, page.after));
+      boundParams.push(this.existing(owner, host, username, page.after));
     }
     const backward = page.before !== undefined;
     if (page.before !== undefined && page.before !== '') {
       bounds += ` AND ${seq} < ?`;
-      boundParams.push(this.existing(host, username, page.before));
+      boundParams.push(this.existing(owner, host, username, page.before));
     }
     const max = Math.max(0, Math.floor(page.max));
     const offset = !backward && page.after === undefined ? Math.max(0, Math.floor(page.index ?? 0)) : 0;
-    const columns = match === undefined ? ARCHIVE_COLUMNS : 'a.seq AS seq, peer, peer_resource, outgoing, stanza';
-    const rows = this.s.stmt(`SELECT ${columns} FROM ${from} WHERE ${cond}${bounds} ORDER BY ${seq} ${backward ? 'DESC' : 'ASC'} LIMIT ? OFFSET ?`)
+    const rows = this.s.stmt(`SELECT ${ARCHIVE_COLUMNS} FROM ${from} WHERE ${cond}${bounds} ORDER BY ${seq} ${backward ? 'DESC' : 'ASC'} LIMIT ? OFFSET ?`)
       .all(...params, ...boundParams, max + 1, offset) as Row[];
     const complete = rows.length <= max;
     if (!complete) rows.length = max;
@@ -849,10 +871,10 @@ class SqliteArchive implements ArchiveStore {
       return n > limit ? undefined : n;
     };
     let count: number | undefined;
-    if (where.length === 2) {
-      count = Number((this.s.stmt('SELECT SUM(n) AS n FROM archive_counts WHERE host = ? AND username = ?').get(host, username) as Row).n ?? 0);
-    } else if (where.length === 3 && peer !== undefined) {
-      count = Number((this.s.stmt('SELECT n FROM archive_counts WHERE host = ? AND username = ? AND peer = ?').get(host, username, peer) as Row | undefined)?.n ?? 0);
+    if (where.length === 1) {
+      count = Number((this.s.stmt('SELECT SUM(n) AS n FROM archive_counts WHERE owner = ?').get(owner) as Row).n ?? 0);
+    } else if (where.length === 2 && peer !== undefined) {
+      count = Number((this.s.stmt('SELECT n FROM archive_counts WHERE owner = ? AND peer = ?').get(owner, params[1] as number) as Row | undefined)?.n ?? 0);
     } else {
       count = countUpTo('', [], COUNT_LIMIT);
     }
@@ -878,8 +900,9 @@ class SqliteArchive implements ArchiveStore {
 
   async bounds(host: string, username: string): Promise<{ first: { id: string; at: number }; last: { id: string; at: number } } | undefined> {
     await this.settle();
+    const owner = this.jidNumber(`${username}@${host}`);
     const edge = (order: 'ASC' | 'DESC'): number | undefined => {
-      const r = this.s.stmt(`SELECT seq FROM archive WHERE host = ? AND username = ? ORDER BY seq ${order} LIMIT 1`).get(host, username) as Row | undefined;
+      const r = this.s.stmt(`SELECT seq FROM archive WHERE owner = ? ORDER BY seq ${order} LIMIT 1`).get(owner) as Row | undefined;
       return r ? Number(r.seq) : undefined;
     };
     const a = edge('ASC');
@@ -911,17 +934,25 @@ class SqliteArchive implements ArchiveStore {
   async removeAll(host: string, username: string): Promise<number> {
     await this.settle();
     return this.s.transaction(() => {
-      const n = Number(this.s.stmt('DELETE FROM archive WHERE host = ? AND username = ?').run(host, username).changes);
-      this.s.stmt('DELETE FROM archive_counts WHERE host = ? AND username = ?').run(host, username);
+      const n = this.removeRows(host, username);
       this.s.stmt('DELETE FROM archive_prefs WHERE host = ? AND username = ?').run(host, username);
       return n;
     });
   }
 
+  /** Deletes an archive's messages and counts (inside the caller's transaction); returns how many messages. */
+  removeRows(host: string, username: string): number {
+    const owner = this.jidNumber(`${username}@${host}`);
+    const n = Number(this.s.stmt('DELETE FROM archive WHERE owner = ?').run(owner).changes);
+    this.s.stmt('DELETE FROM archive_counts WHERE owner = ?').run(owner);
+    return n;
+  }
+
   async purge(host: string, time: number, limit: number): Promise<number> {
     await this.settle();
     // NOT INDEXED: walk the rowid (time) order from the oldest instead of all of a host's index entries.
-    return Number(this.s.stmt('DELETE FROM archive WHERE seq IN (SELECT seq FROM archive NOT INDEXED WHERE seq < ? AND host = ? LIMIT ?)')
+    return Number(this.s.stmt(`DELETE FROM archive WHERE seq IN (SELECT seq FROM archive NOT INDEXED WHERE seq < ?
+      AND owner IN (SELECT id FROM archive_jids WHERE domain = ?) LIMIT ?)`)
       .run(Math.floor(time) * SEQ_PER_MS, host, Math.max(1, Math.floor(limit))).changes);
   }
 }
