@@ -9,11 +9,13 @@ import { isMainThread, parentPort, workerData, type MessagePort } from 'node:wor
  * Per row, in order: seq, owner (bare JID), peer (bare JID), peer resource, outgoing (1 or 0), stanza, text
  * ('' when not indexed).
  */
-export const ROW_FIELDS = 7;
+const ROW_FIELDS = 7;
 export const FIELD_SEP = '\u0000';
 
-/** Main thread -> writer: packed rows to write (`batch` numbers them), a reader waiting (write now), or the last call. */
-export type WriterRequest = { batch: number; rows: string; n: number } | { sync: true } | { close: SharedArrayBuffer };
+/** Packed rows for one commit group: `batch` numbers it, `n` counts its rows. */
+export type WriterBatch = { batch: number; rows: string; n: number };
+/** Main thread -> writer: packed rows to write, a reader waiting (write now), or the last call. */
+export type WriterRequest = WriterBatch | { sync: true } | { close: SharedArrayBuffer };
 /** Writer -> main thread: every batch up to `batch` is committed; `error` when the last attempt failed. */
 export type WriterReply = { batch: number; error?: string };
 
@@ -113,7 +115,7 @@ function runWriter(port: MessagePort, path: string): void {
     }
   }, CHECKPOINT_EVERY_MS);
   checkpoints.unref();
-  const queue: Array<{ batch: number; rows: string; n: number }> = [];
+  const queue: WriterBatch[] = [];
   let queued = 0;
   let scheduled: NodeJS.Timeout | undefined;
   let retry: NodeJS.Timeout | undefined;
@@ -128,7 +130,7 @@ function runWriter(port: MessagePort, path: string): void {
       let last = 0;
       let n = 0;
       while (n < queue.length && (packs.length === 0 || rows + (queue[n]?.n ?? 0) <= WRITER_BATCH * 2)) {
-        const b = queue[n++] as { batch: number; rows: string; n: number };
+        const b = queue[n++] as WriterBatch;
         packs.push(b.rows);
         rows += b.n;
         last = b.batch;

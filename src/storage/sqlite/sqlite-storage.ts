@@ -16,7 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { SqliteUploads } from './upload-store.ts';
 import { SqliteApiTokens } from './api-token-store.ts';
 import { SqliteMuc } from './muc-store.ts';
-import { FIELD_SEP, writeArchiveRows, type WriterReply } from './archive-writer.ts';
+import { FIELD_SEP, writeArchiveRows, type WriterBatch, type WriterReply } from './archive-writer.ts';
 
 type Row = Record<string, unknown>;
 
@@ -580,7 +580,7 @@ class SqliteArchive implements ArchiveStore {
   private readonly file: string | undefined;
   private worker: Worker | undefined;
   /** Batches given to the writer and not yet committed, kept to give them again to a new writer if it dies. */
-  private inflight: Array<{ batch: number; rows: string; n: number }> = [];
+  private inflight: WriterBatch[] = [];
   private inflightRows = 0;
   private sent = 0;
   private waiters: Array<() => void> = [];
@@ -703,7 +703,7 @@ class SqliteArchive implements ArchiveStore {
     this.pending = [];
     this.pendingRows = 0;
     if (this.file !== undefined) {
-      const batch = { batch: ++this.sent, rows, n };
+      const batch: WriterBatch = { batch: ++this.sent, rows, n };
       this.inflight.push(batch);
       this.inflightRows += n;
       this.writer()?.postMessage(batch);
@@ -714,10 +714,8 @@ class SqliteArchive implements ArchiveStore {
       this.failure = undefined;
     } catch (err) {
       this.failure = err;
-      if (n > 0) {
-        this.pending.unshift(rows);
-        this.pendingRows += n;
-      }
+      this.pending.unshift(rows); // already packed: joined again with what came since
+      this.pendingRows += n;
       this.retry ??= setTimeout(() => {
         this.retry = undefined;
         this.flush();
@@ -738,7 +736,7 @@ class SqliteArchive implements ArchiveStore {
       else {
         this.failure = undefined;
         while (this.inflight.length > 0 && (this.inflight[0]?.batch ?? Infinity) <= r.batch) {
-          this.inflightRows -= (this.inflight.shift() as { n: number }).n;
+          this.inflightRows -= (this.inflight.shift() as WriterBatch).n;
         }
       }
       for (const wake of this.waiters.splice(0)) wake();
@@ -806,12 +804,12 @@ class SqliteArchive implements ArchiveStore {
       where.unshift('t.archive_text MATCH ?');
       params.unshift(match);
     }
-    let peer: string | undefined;
+    let peer: number | undefined;
     if (f.with !== undefined) {
       const slash = f.with.indexOf('/');
-      peer = slash < 0 ? f.with : f.with.slice(0, slash);
+      peer = this.jidNumber(slash < 0 ? f.with : f.with.slice(0, slash));
       where.push('a.peer = ?');
-      params.push(this.jidNumber(peer));
+      params.push(peer);
       if (slash >= 0) {
         where.push('a.peer_resource = ?');
         params.push(f.with.slice(slash + 1));
@@ -874,7 +872,7 @@ class SqliteArchive implements ArchiveStore {
     if (where.length === 1) {
       count = Number((this.s.stmt('SELECT SUM(n) AS n FROM archive_counts WHERE owner = ?').get(owner) as Row).n ?? 0);
     } else if (where.length === 2 && peer !== undefined) {
-      count = Number((this.s.stmt('SELECT n FROM archive_counts WHERE owner = ? AND peer = ?').get(owner, params[1] as number) as Row | undefined)?.n ?? 0);
+      count = Number((this.s.stmt('SELECT n FROM archive_counts WHERE owner = ? AND peer = ?').get(owner, peer) as Row | undefined)?.n ?? 0);
     } else {
       count = countUpTo('', [], COUNT_LIMIT);
     }
